@@ -1,0 +1,3 @@
+"""Chat scheduler and content bot for advocacy campaigns."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,58 @@
+"""The ``chatbot`` command. Every user mistake ends as one clear message and exit code 1."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from chatbot.cli.app import App
+from chatbot.cli.content_cmds import apply_cmd, approve_cmd, check_cmd, plan_cmd, reject_cmd
+from chatbot.cli.ops_cmds import db_group, settings_cmd, status_cmd
+from chatbot.errors import UserError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (default: $CHATBOT_CONFIG, ./config.yaml, ./config.example.yaml).",
+)
+@click.version_option(package_name="chatbot")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Chat scheduler and content bot for advocacy campaigns."""
+    ctx.obj = App(config_path)
+    ctx.call_on_close(ctx.obj.close)
+
+
+for command in (
+    check_cmd,
+    plan_cmd,
+    apply_cmd,
+    approve_cmd,
+    reject_cmd,
+    status_cmd,
+    db_group,
+    settings_cmd,
+):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="chatbot")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

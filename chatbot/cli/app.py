@@ -1,0 +1,59 @@
+"""What every command shares: the config (loaded once), the database (opened on first use),
+the clock, and the console."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.console import Console
+
+from chatbot.config import Config, load_config
+from chatbot.content import ContentSet, load_content
+from chatbot.db.session import Database, open_database
+from chatbot.errors import UserErrors
+from chatbot.timeutil import utcnow
+
+
+class App:
+    def __init__(self, config_path: str | None, clock: Callable[[], datetime] = utcnow):
+        self._config_path = config_path
+        self._config: Config | None = None
+        self._db: Database | None = None
+        self.clock = clock
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self._config_path)
+        return self._config
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = open_database(self.config.database_url)
+        return self._db
+
+    def content(self, strict: bool = True) -> ContentSet:
+        content = load_content(self.config)
+        if strict and content.errors:
+            raise UserErrors(list(content.errors))
+        return content
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @staticmethod
+    def default_actor() -> str:
+        try:
+            return os.environ.get("CHATBOT_USER") or getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()

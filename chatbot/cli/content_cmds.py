@@ -1,0 +1,191 @@
+"""check, plan, apply, approve, reject: content into the queue, and human review."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from chatbot.cli.app import App
+from chatbot.content import ContentSet, load_content
+from chatbot.errors import ContentError, UserError
+from chatbot.queue.apply import apply_plan
+from chatbot.queue.plan import Plan, compute_plan
+from chatbot.queue.review import approve, reject
+from chatbot.timeutil import zone
+from chatbot.vision import Review, review
+
+pass_app = click.make_pass_decorator(App)
+
+
+def _error_line(err: ContentError) -> str:
+    return f"{err.path}:{err.line or 1}:1: error content: {err.message}"
+
+
+def _review(app: App, content: ContentSet) -> Review:
+    return review(content, app.config.settings.platforms)
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="text: one finding a line; json: a list of objects for machines.")
+@pass_app
+def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
+    """Review content against the vision rules; exit 1 on any error."""
+    content = load_content(app.config, list(paths) or None)
+    result = _review(app, content)
+    if fmt == "json":
+        items = [
+            {"path": e.path, "line": e.line or 1, "column": 1, "level": "error",
+             "rule": "content", "message": e.message, "post": None, "account": None,
+             "platform": None}
+            for e in result.errors
+        ] + [f.as_dict() for f in result.findings]
+        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+    else:
+        for err in result.errors:
+            click.echo(_error_line(err))
+        for finding in result.findings:
+            click.echo(finding.format())
+        errors = len(result.errors) + sum(f.level == "error" for f in result.findings)
+        warnings = sum(f.level == "warning" for f in result.findings)
+        suggestions = sum(f.level == "suggestion" for f in result.findings)
+        click.echo(
+            f"{len(content.posts)} posts checked: {errors} errors, {warnings} warnings, "
+            f"{suggestions} suggestions",
+            err=True,
+        )
+    if result.has_errors:
+        raise SystemExit(1)
+
+
+def _local(app: App, account: str, at: datetime) -> str:
+    tz = zone(app.config.account_zone_name(account))
+    return at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def _print_plan(app: App, plan: Plan, verb: str) -> None:
+    console = app.console
+    symbols = {"add": "+", "change": "~", "remove": "-", "keep": "="}
+    for change in plan.changes:
+        at = change.spec.scheduled_at if change.spec else change.existing.scheduled_at  # type: ignore[union-attr]
+        detail = ""
+        if change.action == "change":
+            detail = f" ({', '.join(change.fields)})"
+            if change.voids_approval:
+                detail += ": voids its approval"
+        if change.note:
+            detail += f": {change.note}"
+        console.print(
+            f"{symbols[change.action]} {change.key:<40} {change.account:<10} "
+            f"{_local(app, change.account, at)}{detail}",
+            markup=False,
+        )
+    table = Table(title=f"{verb} per account", title_justify="left")
+    for column in ("account", "add", "change", "remove", "kept (sent)", "queue cost (USD)"):
+        table.add_column(column, justify="right" if column != "account" else "left")
+    counts = plan.per_account()
+    accounts = sorted(set(counts) | set(plan.queue_cost))
+    for account in accounts:
+        row = counts.get(account, {})
+        table.add_row(
+            account, str(row.get("add", 0)), str(row.get("change", 0)),
+            str(row.get("remove", 0)), str(row.get("keep", 0)),
+            f"{plan.queue_cost.get(account, 0.0):.3f}",
+        )
+    console.print(table)
+    total = sum(plan.queue_cost.values())
+    console.print(
+        f"{len(plan.of('add'))} to add, {len(plan.of('change'))} to change, "
+        f"{len(plan.of('remove'))} to remove, {plan.unchanged} unchanged; "
+        f"estimated API cost of the queued posts: ${total:.2f}",
+        markup=False,
+    )
+    for spec in plan.past:
+        console.print(
+            f"note: {spec.key} is due {_local(app, spec.account, spec.scheduled_at)}, already past; "
+            "the worker will send it only within the lateness window",
+            markup=False,
+        )
+
+
+def _blocking(result: Review) -> list[str]:
+    lines = [_error_line(e) for e in result.errors]
+    lines += [f.format() for f in result.findings if f.level == "error"]
+    return lines
+
+
+@click.command("plan")
+@pass_app
+def plan_cmd(app: App) -> None:
+    """Show what applying content would change in the queue; writes nothing."""
+    content = app.content()
+    result = _review(app, content)
+    with app.db.read() as session:
+        plan = compute_plan(session, content, app.config, app.now())
+    _print_plan(app, plan, "plan")
+    blocking = _blocking(result)
+    if blocking:
+        app.err.print("apply would refuse: fix these errors first (chatbot check):", markup=False)
+        for line in blocking:
+            app.err.print(line, markup=False)
+        raise SystemExit(1)
+
+
+@click.command("apply")
+@click.option("--by", default=None, help="Who is applying (recorded in the audit log).")
+@pass_app
+def apply_cmd(app: App, by: str | None) -> None:
+    """Write the plan to the queue in one transaction (a second run changes nothing)."""
+    content = app.content()
+    result = _review(app, content)
+    blocking = _blocking(result)
+    if blocking:
+        raise UserError("nothing applied; fix these errors first:\n" + "\n".join(blocking))
+    with app.db.write() as session:
+        plan = apply_plan(session, content, app.config, app.now(), by or app.default_actor())
+    if plan.is_empty:
+        app.console.print(f"queue already matches the content ({plan.unchanged} posts); nothing written")
+        return
+    _print_plan(app, plan, "applied")
+
+
+def _content_hashes(app: App) -> tuple[dict[str, str], Review]:
+    content = app.content()
+    return {p.key: p.content_hash for p in content.posts}, _review(app, content)
+
+
+@click.command("approve")
+@click.argument("item")
+@click.option("--by", required=True, help="The reviewer's name.")
+@click.option("--note", default="", help="Why, or what was checked.")
+@pass_app
+def approve_cmd(app: App, item: str, by: str, note: str) -> None:
+    """Approve a chat, a campaign (by id) or one post (by key or number)."""
+    hashes, checks = _content_hashes(app)
+    with app.db.write() as session:
+        result = approve(
+            session, item, by, note, app.now(), checks=checks, content_hashes=hashes,
+            require_second_person=app.config.settings.review.require_second_person,
+        )
+    app.console.print(
+        f"{item}: {len(result.changed)} posts approved by {by.strip()}"
+        + (f", {len(result.unchanged)} already approved" if result.unchanged else ""),
+        markup=False,
+    )
+
+
+@click.command("reject")
+@click.argument("item")
+@click.option("--by", required=True, help="The reviewer's name.")
+@click.option("--note", required=True, help="What must change before it can be approved.")
+@pass_app
+def reject_cmd(app: App, item: str, by: str, note: str) -> None:
+    """Reject a chat, a campaign or one post, with a note saying what to change."""
+    with app.db.write() as session:
+        result = reject(session, item, by, note, app.now())
+    app.console.print(f"{item}: {len(result.changed)} posts rejected by {by.strip()}", markup=False)

@@ -1,0 +1,92 @@
+"""status, db upgrade, settings: looking at and maintaining the installation."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from chatbot.cli.app import App
+from chatbot.db.session import Database
+from chatbot.queue.status import queue_status
+from chatbot.settings import settings_table
+from chatbot.timeutil import zone
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.command("status")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="text for people, json for scripts.")
+@pass_app
+def status_cmd(app: App, fmt: str) -> None:
+    """Queue overview: per account, counts by state, next due, anything needing attention."""
+    now = app.now()
+    with app.db.read() as session:
+        status = queue_status(session, now)
+    if fmt == "json":
+        click.echo(json.dumps({
+            "accounts": [
+                {"account": a.key, "platform": a.platform, "paused": a.paused,
+                 "paused_reason": a.paused_reason, "counts": dict(a.counts),
+                 "next_due": a.next_due.key if a.next_due else None,
+                 "next_due_at": a.next_due.scheduled_at.isoformat() if a.next_due else None,
+                 "month_spend_usd": round(a.month_spend, 4)}
+                for a in status.accounts
+            ],
+            "attention": [
+                {"post": p.key, "account": p.account_key, "state": p.state, "reason": p.state_reason}
+                for p in status.attention
+            ],
+        }, indent=2))
+        return
+    table = Table(title="queue", title_justify="left")
+    for column in ("account", "platform", "states", "next due", "spend this month"):
+        table.add_column(column)
+    for account in status.accounts:
+        states = ", ".join(f"{k} {v}" for k, v in sorted(account.counts.items())) or "empty"
+        next_due = "-"
+        if account.next_due is not None:
+            tz = zone(app.config.account_zone_name(account.key))
+            when = account.next_due.scheduled_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+            next_due = f"{account.next_due.key} ({account.next_due.state}) {when}"
+        name = account.key + (" [paused]" if account.paused else "")
+        table.add_row(name, account.platform, states, next_due, f"${account.month_spend:.2f}")
+    app.console.print(table)
+    for account in status.accounts:
+        if account.paused:
+            app.console.print(f"paused: {account.key}: {account.paused_reason}", markup=False)
+    if status.attention:
+        app.console.print(f"needs attention ({len(status.attention)}):", markup=False)
+        for post in status.attention:
+            app.console.print(
+                f"  {post.state:<8} {post.key} ({post.account_key}): {post.state_reason}", markup=False
+            )
+    else:
+        app.console.print("nothing needs attention")
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command("upgrade")
+@pass_app
+def db_upgrade_cmd(app: App) -> None:
+    """Create or migrate the schema to the newest version (for deployments)."""
+    db = Database(app.config.database_url)
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
+    app.console.print(f"database {db.safe_url} is at the newest schema", markup=False)
+
+
+@click.command("settings")
+def settings_cmd() -> None:
+    """List every setting with its default and help text."""
+    for row in settings_table():
+        default = "" if row["default"] is None else f" (default: {row['default']!r})"
+        click.echo(f"{row['key']}{default}\n    {row['help']}")

@@ -1,0 +1,171 @@
+"""Finding, loading and validating the configuration file.
+
+Order: ``--config``, then ``$CHATBOT_CONFIG``, then ``./config.yaml``, then ``./config.example.yaml``.
+A ``.env`` beside the config is loaded first; the real environment wins over it. Secrets are read
+from the environment only when a publisher needs them and are never stored on these objects.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+from pydantic import ValidationError
+
+from chatbot.errors import ConfigError
+from chatbot.settings import Account, Settings
+from chatbot.timeutil import zone
+from chatbot.yamlmarks import dotted, load_yaml
+
+X_CREDENTIAL_NAMES = ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings plus where they came from."""
+
+    path: Path
+    settings: Settings
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def content_dir(self) -> Path:
+        return self.resolve(self.settings.content_dir)
+
+    @property
+    def graphics_dir(self) -> Path:
+        return self.resolve(self.settings.graphics_dir)
+
+    @property
+    def cards_dir(self) -> Path:
+        return self.resolve(self.settings.cards_dir)
+
+    @property
+    def database_url(self) -> str:
+        url = os.environ.get("DATABASE_URL") or self.settings.database_url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith("sqlite:////"):
+            rest = url[len(prefix) :]
+            if rest and rest != ":memory:" and not rest.startswith("file:"):
+                url = prefix + str(self.resolve(rest))
+        return url
+
+    def account(self, key: str) -> Account:
+        try:
+            return self.settings.accounts[key]
+        except KeyError:
+            raise ConfigError(
+                f"no account {key!r} in the config; known accounts: "
+                f"{', '.join(sorted(self.settings.accounts)) or 'none'}",
+                self.path,
+            ) from None
+
+    def account_zone_name(self, key: str) -> str:
+        account = self.settings.accounts.get(key)
+        return (account.timezone if account else None) or self.settings.timezone
+
+    def platform_of(self, key: str) -> str:
+        return self.account(key).platform
+
+
+def find_config_path(explicit: str | None = None, cwd: Path | None = None) -> Path:
+    cwd = cwd or Path.cwd()
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError("config file not found; check the --config path", path)
+        return path.resolve()
+    env = os.environ.get("CHATBOT_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError("config file named by $CHATBOT_CONFIG not found", path)
+        return path.resolve()
+    for name in ("config.yaml", "config.example.yaml"):
+        candidate = cwd / name
+        if candidate.is_file():
+            return candidate.resolve()
+    raise ConfigError(
+        "no config file: pass --config PATH, set CHATBOT_CONFIG, or copy config.example.yaml "
+        "to config.yaml",
+        cwd,
+    )
+
+
+def load_dotenv_beside(path: Path) -> None:
+    """Load ``.env`` beside the config without overriding the real environment."""
+    env_file = path.parent / ".env"
+    if env_file.is_file():
+        for key, value in dotenv_values(env_file).items():
+            if value is not None and key not in os.environ:
+                os.environ[key] = value
+
+
+def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
+    path = find_config_path(explicit, cwd)
+    load_dotenv_beside(path)
+    doc = load_yaml(path, ConfigError)
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping of settings (key: value)", path, 1)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        key = dotted(loc) or "(top level)"
+        message = _explain(first)
+        if first["type"] == "value_error" and loc == ("accounts",):
+            # The platform check runs on the whole mapping; point at the account it names.
+            for name, account in data.get("accounts", {}).items():
+                if isinstance(account, dict) and f"account {name!r}" in message:
+                    loc = ("accounts", name, "platform")
+                    key = dotted(loc)
+        raise ConfigError(f"{key}: {message}", path, doc.line(loc)) from None
+    for name, account in settings.accounts.items():
+        if account.platform in ("x", "mastodon", "bluesky") and not account.env_prefix:
+            raise ConfigError(
+                f"accounts.{name}.env_prefix: a {account.platform} account needs env_prefix "
+                "so its credentials can come from the environment (e.g. env_prefix: LFP)",
+                path,
+                doc.line(("accounts", name)),
+            )
+    zone(settings.timezone)
+    return Config(path=path, settings=settings)
+
+
+def _explain(error: dict[str, object]) -> str:
+    kind = str(error["type"])
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "unknown setting; check the spelling (see README, Configuration)"
+    if kind == "missing":
+        return "required setting is missing"
+    return msg
+
+
+def x_credentials(account_key: str, account: Account) -> dict[str, str]:
+    """OAuth 1.0a user-context credentials for an X account, from the environment only."""
+    values = {}
+    missing = []
+    for name in X_CREDENTIAL_NAMES:
+        env_name = f"{account.env_prefix}_{name}"
+        value = os.environ.get(env_name, "")
+        if not value:
+            missing.append(env_name)
+        values[name.lower()] = value
+    if missing:
+        raise ConfigError(
+            f"account {account_key!r} (platform x) has no credentials: set "
+            f"{', '.join(missing)} in the environment or in .env beside the config"
+        )
+    return values

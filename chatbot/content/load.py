@@ -1,0 +1,168 @@
+"""Reading content files and expanding them into posts, with errors that name file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from chatbot.config import Config
+from chatbot.content.expand import amplify_posts, campaign_posts, chat_posts
+from chatbot.content.model import CampaignIn, ChatIn, PostSpec
+from chatbot.errors import ContentError
+from chatbot.content.located import located_error
+from chatbot.yamlmarks import LocatedYaml, PathKey, load_yaml
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class ContentSet:
+    """Everything under ``content_dir``: expanded posts, the raw models and any errors."""
+
+    chats: dict[str, ChatIn] = field(default_factory=dict)
+    campaigns: dict[str, CampaignIn] = field(default_factory=dict)
+    posts: list[PostSpec] = field(default_factory=list)
+    errors: list[ContentError] = field(default_factory=list)
+    files: dict[str, LocatedYaml] = field(default_factory=dict)
+    vision_path: Path | None = None
+
+    def post(self, key: str) -> PostSpec:
+        return next(p for p in self.posts if p.key == key)
+
+    def posts_of(self, group: str) -> list[PostSpec]:
+        return [p for p in self.posts if p.group == group]
+
+
+def validate_model(doc: LocatedYaml, model: type[M]) -> tuple[M | None, list[ContentError]]:
+    """Validate ``doc.data`` into ``model``; every pydantic error becomes a located error."""
+    if not isinstance(doc.data, dict):
+        return None, [ContentError("expected a mapping of fields (key: value)", doc.path, 1)]
+    try:
+        return model.model_validate(doc.data), []
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            loc = _trim_union_loc(tuple(err["loc"]))
+            errors.append(located_error(doc, loc, _explain(err)))
+        return None, _dedupe(errors)
+
+
+def _trim_union_loc(loc: tuple[Any, ...]) -> PathKey:
+    """Pydantic puts union member names (``str``, ``Media``) in the path; drop them."""
+    return tuple(
+        k
+        for k in loc
+        if not (isinstance(k, str) and (k[:1].isupper() or k in ("str", "datetime", "int")))
+    )
+
+
+def _dedupe(errors: list[ContentError]) -> list[ContentError]:
+    seen: set[str] = set()
+    out = []
+    for err in errors:
+        if str(err) not in seen:
+            seen.add(str(err))
+            out.append(err)
+    return out
+
+
+def _explain(err: Any) -> str:
+    kind = err["type"]
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "unknown field; check the spelling (see README, Content files)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "string_pattern_mismatch":
+        if "#" in str(err.get("ctx", {}).get("pattern", "")):
+            return 'must be a single hashtag like "#LFPchat" (quote it in YAML)'
+        return "must be lower-case letters, digits, - or _ (e.g. fr-chat)"
+    if kind == "too_short":
+        return "must not be empty"
+    return msg
+
+
+def load_content(config: Config, paths: list[Path] | None = None) -> ContentSet:
+    """Load every chat and campaign (or just ``paths``) and expand them into posts.
+
+    Errors are collected rather than raised so ``chatbot check`` can report them all at once;
+    commands that write refuse to proceed when ``errors`` is non-empty.
+    """
+    content = ContentSet()
+    root = config.content_dir
+    chat_files = sorted((root / "chats").glob("*.y*ml")) if (root / "chats").is_dir() else []
+    campaign_files = (
+        sorted((root / "campaigns").glob("*.y*ml")) if (root / "campaigns").is_dir() else []
+    )
+    if paths:
+        wanted = {p.resolve() for p in _expand_paths(paths)}
+        chat_files = [p for p in chat_files if p.resolve() in wanted]
+        campaign_files = [p for p in campaign_files if p.resolve() in wanted]
+        stray = wanted - {p.resolve() for p in chat_files + campaign_files}
+        stray -= {(root / "vision.yaml").resolve()}
+        for path in sorted(stray):
+            content.errors.append(
+                ContentError(
+                    f"not a chat or campaign file; put chats in {root / 'chats'} and campaigns "
+                    f"in {root / 'campaigns'}",
+                    path,
+                )
+            )
+    vision = root / "vision.yaml"
+    content.vision_path = vision if vision.is_file() else None
+
+    originals: list[tuple[LocatedYaml, Any, list[PostSpec]]] = []
+    for kind, files in (("chat", chat_files), ("campaign", campaign_files)):
+        for path in files:
+            try:
+                doc = load_yaml(path, ContentError)
+            except ContentError as exc:
+                content.errors.append(exc)
+                continue
+            content.files[str(path)] = doc
+            model_type: type[ChatIn] | type[CampaignIn] = ChatIn if kind == "chat" else CampaignIn
+            model, errors = validate_model(doc, model_type)
+            content.errors.extend(errors)
+            if model is None:
+                continue
+            existing = content.chats.get(model.id) or content.campaigns.get(model.id)
+            if existing is not None:
+                content.errors.append(
+                    located_error(doc, ("id",), f"id {model.id!r} is used by another file; "
+                                  "every chat and campaign needs its own id")
+                )
+                continue
+            try:
+                if isinstance(model, ChatIn):
+                    content.chats[model.id] = model
+                    posts = chat_posts(model, doc, config)
+                else:
+                    content.campaigns[model.id] = model
+                    posts = campaign_posts(model, doc, config)
+            except ContentError as exc:
+                content.errors.append(exc)
+                continue
+            originals.append((doc, model, posts))
+    for doc, model, posts in originals:
+        try:
+            reposts = amplify_posts(model, posts, doc, config)
+        except ContentError as exc:
+            content.errors.append(exc)
+            reposts = []
+        content.posts.extend(posts)
+        content.posts.extend(reposts)
+    content.posts.sort(key=lambda p: (p.scheduled_at, p.seq, p.key))
+    return content
+
+
+def _expand_paths(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(path.rglob("*.y*ml")))
+        else:
+            out.append(path)
+    return out

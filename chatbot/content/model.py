@@ -1,0 +1,147 @@
+"""The shapes content files must have, and the posts they expand into.
+
+The ``*In`` models describe what a person writes (validated by pydantic, unknown keys refused);
+``PostSpec`` is one concrete post after expansion, with its time in UTC and where it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from chatbot.timeutil import parse_clock_time, parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+ClockTime = Annotated[Any, BeforeValidator(parse_clock_time)]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+PostKind = Literal["intro", "question", "outro", "campaign", "repost"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Media(_In):
+    text: str = Field(min_length=1)
+    card: str | None = None
+    alt: str | None = None
+    image: str | None = None
+
+
+class QuestionIn(Media):
+    at: str | datetime | None = None
+    after: Duration | None = None
+
+
+class AmplifyIn(_In):
+    account: str
+    after: Duration = timedelta(0)
+    jitter: Duration = timedelta(0)
+    skip: list[str | int] = Field(default_factory=list)
+
+
+class ChatIn(_In):
+    id: Slug
+    title: str = ""
+    hashtag: str = Field(pattern=r"^#\w+$")
+    host: str
+    starts_at: str | datetime
+    timezone: str | None = None
+    interval: Duration
+    intro: str | Media | None = None
+    questions: list[QuestionIn] = Field(min_length=1)
+    outro: str | Media | None = None
+    amplify: list[AmplifyIn] = Field(default_factory=list)
+    thread: bool = False
+
+
+class SlotsIn(_In):
+    days: list[Day] = Field(min_length=1)
+    times: list[ClockTime] = Field(min_length=1)
+
+
+class CampaignPostIn(Media):
+    id: Slug | None = None
+    at: str | datetime | None = None
+    account: str | None = None
+
+
+class CampaignIn(_In):
+    id: Slug
+    title: str = ""
+    accounts: list[str] = Field(min_length=1)
+    timezone: str | None = None
+    hashtag: str | None = Field(None, pattern=r"^#\w+$")
+    slots: SlotsIn | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+    posts: list[CampaignPostIn] = Field(min_length=1)
+    amplify: list[AmplifyIn] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a post's text was written: file, line and column of the text's first character.
+
+    ``text_offset_ok`` is true when the text scalar sits on one line as written, so a column inside
+    the text can be computed by adding an offset.
+    """
+
+    path: Path
+    line: int
+    column: int
+    text_offset_ok: bool = False
+
+
+@dataclass(frozen=True)
+class PostSpec:
+    key: str
+    account: str
+    platform: str
+    kind: PostKind
+    text: str
+    scheduled_at: datetime
+    source: Source
+    source_text: str = ""
+    card: str | None = None
+    alt: str | None = None
+    image: str | None = None
+    depends_on: str | None = None
+    offset: timedelta | None = None
+    chat: str | None = None
+    campaign: str | None = None
+    number: int | None = None
+    seq: int = 0
+    reply_to_previous: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def content_hash(self) -> str:
+        """What a reviewer approves: the account, text, card, image and alt text, never the time."""
+        payload = {
+            "account": self.account,
+            "kind": self.kind,
+            "text": self.text,
+            "card": self.card,
+            "alt": self.alt,
+            "image": self.image,
+            "depends_on": self.depends_on,
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    @property
+    def is_repost(self) -> bool:
+        return self.kind == "repost"
+
+    @property
+    def group(self) -> str:
+        return self.chat or self.campaign or ""

@@ -1,0 +1,178 @@
+"""SQLAlchemy models. The posts table is the source of truth for what goes out and when.
+
+Times are stored as naive UTC (``UTCDateTime``) so SQLite and PostgreSQL behave the same, and
+come back as aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in Python, naive UTC in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class PostState(enum.StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    QUEUED = "queued"
+    SENDING = "sending"
+    POSTED = "posted"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+# States in which a post may already exist on the platform: apply never changes these.
+SENT_STATES = frozenset({PostState.SENDING, PostState.POSTED, PostState.UNKNOWN})
+# States that need nothing more from the worker.
+FINAL_STATES = frozenset({PostState.POSTED, PostState.SKIPPED, PostState.CANCELLED})
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    handle: Mapped[str] = mapped_column(String(128), default="")
+    paused: Mapped[bool] = mapped_column(default=False)
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    rate_limited_until: Mapped[datetime | None]
+    remote_user_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Chat(Base):
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    hashtag: Mapped[str] = mapped_column(String(64), default="")
+    host: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(Text, default="")
+    live_state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    removed: Mapped[bool] = mapped_column(default=False)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text, default="")
+    removed: Mapped[bool] = mapped_column(default=False)
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (
+        Index("ix_posts_state_scheduled", "state", "scheduled_at"),
+        Index("ix_posts_account_state", "account_key", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    account_key: Mapped[str] = mapped_column(ForeignKey("accounts.key"))
+    platform: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    chat_key: Mapped[str | None] = mapped_column(String(64))
+    campaign_key: Mapped[str | None] = mapped_column(String(64))
+    number: Mapped[int | None] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(default=0)
+    text: Mapped[str] = mapped_column(Text, default="")
+    card: Mapped[str | None] = mapped_column(String(64))
+    alt: Mapped[str | None] = mapped_column(Text)
+    image: Mapped[str | None] = mapped_column(Text)
+    media_path: Mapped[str | None] = mapped_column(Text)
+    reply_to_previous: Mapped[bool] = mapped_column(default=False)
+    scheduled_at: Mapped[datetime]
+    planned_at: Mapped[datetime]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=PostState.DRAFT)
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    depends_on_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
+    offset_seconds: Mapped[float | None] = mapped_column(Float)
+    estimated_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    edited_by: Mapped[str] = mapped_column(String(128), default="")
+    source_path: Mapped[str] = mapped_column(Text, default="")
+    source_line: Mapped[int] = mapped_column(default=0)
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    remote_url: Mapped[str | None] = mapped_column(Text)
+    posted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    depends_on: Mapped[Post | None] = relationship(remote_side=[id])
+
+    @property
+    def group(self) -> str:
+        return self.chat_key or self.campaign_key or ""
+
+
+class Approval(Base):
+    """A person's decision on one post at one content hash. An edit voids it (``voided_at``)."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str] = mapped_column(Text, default="")
+    target: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime]
+    voided_at: Mapped[datetime | None]
+    voided_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,125 @@
+"""Opening the database: engine options per backend, migrations on first use, sessions.
+
+SQLite: WAL so the web app can read while the worker writes; ``busy_timeout`` so writers wait
+instead of failing; and ``BEGIN IMMEDIATE`` for write transactions, because a deferred
+transaction that reads and then writes fails with "database is locked" without waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from chatbot.errors import ConfigError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how transactions start (see below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+class Database:
+    """An engine and two kinds of session: ``read()`` and ``write()`` (one transaction each)."""
+
+    def __init__(self, url: str, **engine_args: Any):
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ConfigError(
+                f"database_url {url!r} is not a database URL; use sqlite:///path.db or "
+                "postgresql+psycopg://user@host/db"
+            ) from None
+        self.url = url
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if not self.is_sqlite:
+            engine_args.setdefault("pool_pre_ping", True)
+        self.engine = create_engine(url, **engine_args)
+        if self.is_sqlite:
+            _sqlite_setup(self.engine)
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        writer_engine = (
+            self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
+        )
+        self._writer = sessionmaker(writer_engine, expire_on_commit=False)
+
+    def upgrade(self) -> None:
+        """Create or migrate the schema to the newest revision."""
+        cfg = alembic_config(self.url)
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise ConfigError(f"cannot open the database {self.safe_url}: {exc.orig}") from None
+
+    def needs_upgrade(self) -> bool:
+        script = ScriptDirectory.from_config(alembic_config(self.url))
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+        return set(current) != set(script.get_heads())
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        # Closing (not rolling back) keeps loaded objects readable after the block.
+        with self._reader() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on any exception."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str, migrate: bool = True, **engine_args: Any) -> Database:
+    db = Database(url, **engine_args)
+    if migrate:
+        try:
+            if db.needs_upgrade():
+                db.upgrade()
+        except OperationalError as exc:
+            raise ConfigError(f"cannot open the database {db.safe_url}: {exc.orig}") from None
+    return db

@@ -1,0 +1,133 @@
+"""What applying content would change in the queue, computed without writing anything.
+
+A post already sent (or possibly sent: ``sending``, ``unknown``) is never changed or removed;
+the plan lists it as kept so a person sees why an edit did not take effect.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chatbot.config import Config
+from chatbot.content import ContentSet, PostSpec
+from chatbot.db.models import SENT_STATES, Post, PostState
+from chatbot.queue.cost import estimate_cost
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str  # add | change | remove | keep
+    key: str
+    account: str
+    spec: PostSpec | None = None
+    existing: Post | None = None
+    fields: tuple[str, ...] = ()
+    note: str = ""
+    cost: float = 0.0
+
+    @property
+    def voids_approval(self) -> bool:
+        return self.action == "change" and "content" in self.fields
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+    queue_cost: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    past: list[PostSpec] = field(default_factory=list)
+
+    def of(self, action: str) -> list[Change]:
+        return [c for c in self.changes if c.action == action]
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(c.action in ("add", "change", "remove") for c in self.changes)
+
+    def per_account(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for change in self.changes:
+            counts[change.account][change.action] += 1
+        return counts
+
+
+def _spec_cost(spec: PostSpec, config: Config) -> float:
+    return estimate_cost(
+        spec.platform, spec.kind, spec.text, bool(spec.card or spec.image), config.settings.platforms
+    )
+
+
+def compute_plan(session: Session, content: ContentSet, config: Config, now: datetime) -> Plan:
+    plan = Plan()
+    existing = {p.key: p for p in session.scalars(select(Post))}
+    keys_by_id = {p.id: p.key for p in existing.values()}
+    wanted = {spec.key: spec for spec in content.posts}
+    for spec in content.posts:
+        cost = _spec_cost(spec, config)
+        post = existing.get(spec.key)
+        if post is None or post.state == PostState.CANCELLED and post.remote_id is None:
+            note = "re-added" if post is not None else ""
+            plan.changes.append(Change("add", spec.key, spec.account, spec, post, note=note, cost=cost))
+            plan.queue_cost[spec.account] += cost
+            if spec.scheduled_at < now:
+                plan.past.append(spec)
+            continue
+        diffs = _differences(spec, post, keys_by_id)
+        if post.state in SENT_STATES:
+            if diffs:
+                plan.changes.append(
+                    Change(
+                        "keep", spec.key, spec.account, spec, post, tuple(diffs),
+                        note=f"already {post.state}: edits to it are not applied",
+                    )
+                )
+            else:
+                plan.unchanged += 1
+            continue
+        if post.state in (PostState.POSTED, PostState.SKIPPED):
+            plan.unchanged += 1
+            continue
+        plan.queue_cost[spec.account] += cost
+        if diffs:
+            plan.changes.append(Change("change", spec.key, spec.account, spec, post, tuple(diffs), cost=cost))
+        else:
+            plan.unchanged += 1
+    for key, post in existing.items():
+        if key in wanted or post.state == PostState.CANCELLED:
+            continue
+        if post.state in SENT_STATES:
+            plan.changes.append(
+                Change(
+                    "keep", key, post.account_key, None, post,
+                    note=f"removed from content but already {post.state}: it stays",
+                )
+            )
+            continue
+        if post.state in (PostState.POSTED, PostState.SKIPPED):
+            continue
+        plan.changes.append(Change("remove", key, post.account_key, None, post))
+    order = {"add": 0, "change": 1, "remove": 2, "keep": 3}
+    plan.changes.sort(key=lambda c: (c.account, order[c.action], c.key))
+    return plan
+
+
+def _differences(spec: PostSpec, post: Post, keys_by_id: dict[int, str]) -> list[str]:
+    diffs = []
+    if spec.content_hash != post.content_hash:
+        diffs.append("content")
+    if spec.scheduled_at != post.planned_at:
+        diffs.append("time")
+    depends = keys_by_id.get(post.depends_on_id) if post.depends_on_id else None
+    if spec.depends_on != depends:
+        diffs.append("depends_on")
+    offset = spec.offset.total_seconds() if spec.offset is not None else None
+    if offset != post.offset_seconds:
+        diffs.append("offset")
+    if spec.reply_to_previous != post.reply_to_previous:
+        diffs.append("thread")
+    return diffs

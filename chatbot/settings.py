@@ -1,0 +1,194 @@
+"""Every setting, declared once: its type, its default and its help text.
+
+The pydantic models below *are* the settings table. ``chatbot.config`` loads a YAML file into
+them; ``settings_table()`` walks them for the README check and ``chatbot config --help-settings``.
+Platform facts (prices, limits) live here as defaults so an operator can change them when X does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chatbot.timeutil import TimeFormatError, parse_duration, zone
+
+PLATFORM_NAMES = ("x", "mastodon", "bluesky", "dryrun")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class XPlatform(_Strict):
+    api_base_url: str = Field(
+        "https://api.x.com",
+        description="Base URL of the X API; http://127.0.0.1:PORT for a local X-compatible server.",
+    )
+    max_length: int = Field(280, description="Maximum weighted length of a post (twitter-text v3).")
+    alt_text_max: int = Field(1000, description="Maximum characters of an image's alt text.")
+    price_post: float = Field(0.015, description="USD charged per post without a link.")
+    price_post_with_link: float = Field(0.20, description="USD charged per post containing a URL.")
+    price_repost: float = Field(0.015, description="USD charged per repost.")
+    price_media: float = Field(0.005, description="USD charged per media metadata (alt text) call.")
+    request_timeout: float = Field(15.0, description="Seconds before any X API request gives up.")
+
+
+class MastodonPlatform(_Strict):
+    max_length: int = Field(500, description="Default status limit when the instance is unknown.")
+    alt_text_max: int = Field(1500, description="Maximum characters of an image's alt text.")
+    request_timeout: float = Field(15.0, description="Seconds before any request gives up.")
+
+
+class BlueskyPlatform(_Strict):
+    api_base_url: str = Field("https://bsky.social", description="PDS base URL.")
+    max_length: int = Field(300, description="Maximum graphemes of a post.")
+    alt_text_max: int = Field(2000, description="Maximum characters of an image's alt text.")
+    request_timeout: float = Field(15.0, description="Seconds before any request gives up.")
+
+
+class DryrunPlatform(_Strict):
+    max_length: int = Field(280, description="Length limit checked for dry-run accounts (as X).")
+    alt_text_max: int = Field(1000, description="Alt-text limit checked for dry-run accounts.")
+
+
+class Platforms(_Strict):
+    x: XPlatform = Field(default_factory=XPlatform, description="X (Twitter) API v2 settings.")
+    mastodon: MastodonPlatform = Field(
+        default_factory=MastodonPlatform, description="Mastodon settings."
+    )
+    bluesky: BlueskyPlatform = Field(
+        default_factory=BlueskyPlatform, description="Bluesky settings."
+    )
+    dryrun: DryrunPlatform = Field(
+        default_factory=DryrunPlatform, description="The dry-run publisher: records, never posts."
+    )
+
+    def limits(self, platform: str) -> tuple[int, int]:
+        """(max post length, max alt-text length) for ``platform``."""
+        conf = getattr(self, platform)
+        return conf.max_length, conf.alt_text_max
+
+
+class Account(_Strict):
+    platform: str = Field(description="x | mastodon | bluesky | dryrun.")
+    handle: str = Field("", description='Public handle, e.g. "@libraryfreedom" (shown in previews).')
+    env_prefix: str = Field(
+        "", description="Credentials come from {PREFIX}_API_KEY etc. in the environment."
+    )
+    timezone: str | None = Field(None, description="Overrides the default zone for this account.")
+    monthly_budget_usd: float | None = Field(
+        None, description="Hold posts that would take this month's API spend past this amount."
+    )
+    daily_cap: int | None = Field(None, description="At most this many campaign posts a day.")
+    instance_url: str | None = Field(None, description="Mastodon instance URL.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zone(value)
+            except TimeFormatError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("env_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value and not value.replace("_", "").isalnum():
+            raise ValueError(f"{value!r} is not a valid environment prefix; use letters and _")
+        return value.upper()
+
+
+class Lateness(_Strict):
+    chat: str = Field("2m", description="A chat post later than this after its time is skipped.")
+    campaign: str = Field("1h", description="A campaign post later than this is skipped.")
+    repost: str = Field("30m", description="A repost later than this after its due time is skipped.")
+
+    @field_validator("chat", "campaign", "repost")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except TimeFormatError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class Review(_Strict):
+    require_second_person: bool = Field(
+        False, description="Refuse an approval by the same person who last edited the content."
+    )
+
+
+class Notify(_Strict):
+    urls: list[str] = Field(
+        default_factory=list,
+        description="Apprise URLs (webhook, email, Matrix, ...) told of failures needing a person.",
+    )
+
+
+class Settings(_Strict):
+    timezone: str = Field("UTC", description="Default IANA time zone for content times.")
+    database_url: str = Field(
+        "sqlite:///var/chatbot.db",
+        description="SQLAlchemy URL; DATABASE_URL in the environment wins. Relative SQLite paths "
+        "are relative to the config file.",
+    )
+    content_dir: str = Field("content", description="Folder of chats/, campaigns/, vision.yaml.")
+    graphics_dir: str = Field("graphics", description="Folder of card templates and fonts.")
+    cards_dir: str = Field("var/cards", description="Where rendered cards are written.")
+    publisher: Literal["live", "dryrun"] = Field(
+        "dryrun",
+        description="dryrun records what would be posted for every account; live posts for real.",
+    )
+    accounts: dict[str, Account] = Field(
+        default_factory=dict, description="Every account that posts or reposts, by key."
+    )
+    platforms: Platforms = Field(default_factory=Platforms, description="Per-platform settings.")
+    lateness: Lateness = Field(
+        default_factory=Lateness, description="How late a post may still go out after downtime."
+    )
+    review: Review = Field(default_factory=Review, description="Human review rules.")
+    notify: Notify = Field(default_factory=Notify, description="Who is told when a person must act.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except TimeFormatError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _platforms(cls, accounts: dict[str, Account]) -> dict[str, Account]:
+        for key, account in accounts.items():
+            if account.platform not in PLATFORM_NAMES:
+                raise ValueError(
+                    f"account {key!r} uses unknown platform {account.platform!r}; "
+                    f"use one of {', '.join(PLATFORM_NAMES)}"
+                )
+        return accounts
+
+
+def settings_table(model: type[BaseModel] = Settings, prefix: str = "") -> list[dict[str, Any]]:
+    """Flatten the models into rows of key, default and help (``accounts.*`` for per-account)."""
+    rows: list[dict[str, Any]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        nested = annotation if isinstance(annotation, type) else None
+        if nested is not None and issubclass(nested, BaseModel):
+            rows.append({"key": key, "default": None, "help": field.description or ""})
+            rows.extend(settings_table(nested, key + "."))
+            continue
+        if name == "accounts":
+            rows.append({"key": key, "default": {}, "help": field.description or ""})
+            rows.extend(settings_table(Account, key + ".NAME."))
+            continue
+        default = field.get_default(call_default_factory=True)
+        rows.append({"key": key, "default": default, "help": field.description or ""})
+    return rows

@@ -1,0 +1,152 @@
+"""The rule interface: a rule looks at posts and yields findings.
+
+A rule is declared in ``vision.yaml`` with an ``id``, a ``level``, a ``kind`` (which class below
+handles it), a ``message`` template and kind-specific options. Rules see one post at a time
+(``check_post``) or, for rules across accounts such as near-duplicates, the whole set
+(``check_all``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chatbot.content.model import PostSpec
+from chatbot.settings import Platforms
+
+Level = Literal["error", "warning", "suggestion"]
+LEVELS: tuple[Level, ...] = ("error", "warning", "suggestion")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem with one post. ``offset`` is a character index into the post's final text."""
+
+    post: PostSpec
+    rule_id: str
+    level: Level
+    message: str
+    offset: int | None = None
+    platform: str | None = None
+
+    @property
+    def path(self) -> str:
+        return str(self.post.source.path)
+
+    @property
+    def line(self) -> int:
+        return self.post.source.line
+
+    @property
+    def column(self) -> int:
+        """Column in the file: inside the text when it can be mapped, else the text's start."""
+        source = self.post.source
+        if self.offset is None or not source.text_offset_ok:
+            return source.column
+        raw = self.post.source_text
+        start = self.post.text.find(raw.strip()) if raw else -1
+        if start < 0 or self.offset < start or self.offset >= start + len(raw.strip()):
+            return source.column
+        lead = len(raw) - len(raw.lstrip())
+        return source.column + lead + (self.offset - start)
+
+    def format(self) -> str:
+        where = f" [{self.platform}]" if self.platform else ""
+        return (
+            f"{self.path}:{self.line}:{self.column}: {self.level} {self.rule_id}: "
+            f"{self.message}{where}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "level": self.level,
+            "rule": self.rule_id,
+            "message": self.message,
+            "post": self.post.key,
+            "account": self.post.account,
+            "platform": self.platform or self.post.platform,
+        }
+
+
+class RuleOptions(BaseModel):
+    """Fields every rule has; kinds add their own options by subclassing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    kind: str
+    level: Level = "warning"
+    message: str = ""
+    scope: list[str] = Field(
+        default_factory=list,
+        description="Post kinds (intro, question, outro, campaign) or chat/campaign ids; "
+        "empty means every post with text.",
+    )
+
+
+@dataclass
+class Context:
+    """What rules need besides the posts: platform limits and the card checker (if any)."""
+
+    platforms: Platforms = field(default_factory=Platforms)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Rule:
+    """Base class: subclasses set ``kind`` and ``Options`` and override a check method."""
+
+    kind: ClassVar[str] = ""
+    Options: ClassVar[type[RuleOptions]] = RuleOptions
+    default_message: ClassVar[str] = ""
+
+    def __init__(self, options: RuleOptions):
+        self.options = options
+
+    @property
+    def id(self) -> str:
+        return self.options.id
+
+    def applies_to(self, post: PostSpec) -> bool:
+        if post.is_repost:
+            return False
+        scope = self.options.scope
+        if not scope:
+            return True
+        kinds = {post.kind, "chat" if post.chat else "campaign"}
+        return bool(kinds & set(scope)) or (post.group in scope)
+
+    def finding(
+        self,
+        post: PostSpec,
+        offset: int | None = None,
+        platform: str | None = None,
+        **values: Any,
+    ) -> Finding:
+        template = self.options.message or self.default_message
+        try:
+            message = template.format(**values)
+        except (KeyError, IndexError, ValueError):
+            message = template
+        return Finding(post, self.id, self.options.level, message, offset, platform)
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        return iter(())
+
+    def check_all(self, posts: Iterable[PostSpec], context: Context) -> Iterator[Finding]:
+        for post in posts:
+            if self.applies_to(post):
+                yield from self.check_post(post, context)
+
+
+RULE_KINDS: dict[str, type[Rule]] = {}
+
+
+def register(cls: type[Rule]) -> type[Rule]:
+    RULE_KINDS[cls.kind] = cls
+    return cls

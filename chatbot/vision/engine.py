@@ -1,0 +1,112 @@
+"""Loading ``vision.yaml`` and running its rules (plus the built-in platform checks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chatbot.content.load import ContentSet, validate_model
+from chatbot.content.located import located_error
+from chatbot.errors import ContentError
+from chatbot.settings import Platforms
+from chatbot.vision import rules as _rules  # noqa: F401 - registers the rule kinds
+from chatbot.vision.base import LEVELS, RULE_KINDS, Context, Finding, Rule, RuleOptions
+from chatbot.yamlmarks import load_yaml
+
+# Built-in platform checks that apply even without vision.yaml; a rule of the same kind in
+# vision.yaml replaces the built-in one (so its level and message can be changed).
+BUILTIN_RULES: list[dict[str, Any]] = [
+    {"id": "platform.length", "kind": "length", "level": "error"},
+    {"id": "platform.alt-text", "kind": "alt_text", "level": "error"},
+]
+
+
+class VisionFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules: list[dict[str, Any]] = []
+
+
+def _build(options: dict[str, Any]) -> Rule:
+    kind = options.get("kind")
+    cls = RULE_KINDS.get(str(kind))
+    if cls is None:
+        raise ValueError(
+            f"unknown rule kind {kind!r}; use one of {', '.join(sorted(RULE_KINDS))}"
+        )
+    return cls(cls.Options.model_validate(options))
+
+
+def load_rules(path: Path | None) -> tuple[list[Rule], list[ContentError]]:
+    """Rules from ``path`` (or none) plus the built-ins it does not replace."""
+    rules: list[Rule] = []
+    errors: list[ContentError] = []
+    if path is not None:
+        try:
+            doc = load_yaml(path, ContentError)
+        except ContentError as exc:
+            return [_build(o) for o in BUILTIN_RULES], [exc]
+        model, errors = validate_model(doc, VisionFile)
+        seen: set[str] = set()
+        for index, raw in enumerate(model.rules if model else []):
+            keys = ("rules", index)
+            if not isinstance(raw, dict):
+                errors.append(located_error(doc, keys, "each rule must be a mapping"))
+                continue
+            try:
+                rule = _build(raw)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                sub = tuple(err["loc"])
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = f"unknown option for a {raw.get('kind')} rule"
+                elif err["type"] == "literal_error" and sub == ("level",):
+                    msg = f"level must be one of {', '.join(LEVELS)}"
+                errors.append(located_error(doc, (*keys, *sub), msg))
+                continue
+            except ValueError as exc:
+                errors.append(located_error(doc, (*keys, "kind"), str(exc)))
+                continue
+            if rule.id in seen:
+                errors.append(located_error(doc, (*keys, "id"), f"rule id {rule.id!r} is used twice"))
+                continue
+            seen.add(rule.id)
+            rules.append(rule)
+    kinds = {r.options.kind for r in rules}
+    builtins = [_build(o) for o in BUILTIN_RULES if o["kind"] not in kinds]
+    return builtins + rules, errors
+
+
+@dataclass
+class Review:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ContentError] = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.errors) or any(f.level == "error" for f in self.findings)
+
+    def for_post(self, key: str) -> list[Finding]:
+        return [f for f in self.findings if f.post.key == key]
+
+    def blocking(self, key: str) -> list[Finding]:
+        return [f for f in self.for_post(key) if f.level == "error"]
+
+
+def review(
+    content: ContentSet, platforms: Platforms | None = None, extra: dict[str, Any] | None = None
+) -> Review:
+    """Run every rule over ``content``; content errors are carried through, not raised."""
+    rules, rule_errors = load_rules(content.vision_path)
+    context = Context(platforms=platforms or Platforms(), extra=extra or {})
+    findings: list[Finding] = []
+    for rule in rules:
+        findings.extend(rule.check_all(content.posts, context))
+    findings.sort(key=lambda f: (f.path, f.line, f.column, LEVELS.index(f.level), f.rule_id))
+    return Review(findings=findings, errors=[*content.errors, *rule_errors])
+
+
+__all__ = ["BUILTIN_RULES", "Review", "RuleOptions", "load_rules", "review"]

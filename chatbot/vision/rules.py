@@ -1,0 +1,297 @@
+"""The rule kinds. Each is short: options, a default message, and a check."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import Field, model_validator
+
+from chatbot.content.model import PostSpec
+from chatbot.text import HASHTAG, MENTION, urls_in, weighted_length
+from chatbot.vision.base import Context, Finding, Rule, RuleOptions, register
+
+
+class RequireOptions(RuleOptions):
+    text: str | None = None
+    hashtag: str | None = Field(None, pattern=r"^#\w+$")
+    pattern: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> RequireOptions:
+        if sum(x is not None for x in (self.text, self.hashtag, self.pattern)) != 1:
+            raise ValueError("a require rule needs exactly one of text, hashtag or pattern")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        return self
+
+
+@register
+class Require(Rule):
+    """The post must contain a text, a hashtag or a match of a pattern."""
+
+    kind = "require"
+    Options = RequireOptions
+    default_message = "must include {required}"
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        opts = self.options
+        assert isinstance(opts, RequireOptions)
+        if opts.hashtag is not None:
+            found = re.search(rf"(?<!\w){re.escape(opts.hashtag)}(?!\w)", post.text, re.I)
+            required = opts.hashtag
+        elif opts.text is not None:
+            found = re.search(re.escape(opts.text), post.text, re.I)
+            required = repr(opts.text)
+        else:
+            found = re.search(opts.pattern or "", post.text)
+            required = f"a match of /{opts.pattern}/"
+        if not found:
+            yield self.finding(post, required=required)
+
+
+class SubstituteOptions(RuleOptions):
+    swap: dict[str, str | None] = Field(min_length=1)
+    ignorecase: bool = True
+
+
+@register
+class Substitute(Rule):
+    """Forbidden terms, each with a suggested replacement (or none: simply not to be used)."""
+
+    kind = "substitute"
+    Options = SubstituteOptions
+    default_message = "use '{suggestion}' instead of '{match}'"
+
+    def __init__(self, options: RuleOptions):
+        super().__init__(options)
+        assert isinstance(options, SubstituteOptions)
+        flags = re.IGNORECASE if options.ignorecase else 0
+        self._patterns = [
+            (re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", flags), suggestion)
+            for term, suggestion in options.swap.items()
+        ]
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        for pattern, suggestion in self._patterns:
+            for match in pattern.finditer(post.text):
+                if suggestion is None:
+                    message_values = {"match": match.group(0), "suggestion": "another word"}
+                else:
+                    message_values = {"match": match.group(0), "suggestion": suggestion}
+                yield self.finding(post, offset=match.start(), **message_values)
+
+
+TRACKING_DEFAULTS = [
+    "utm_*", "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid",
+    "igshid", "igsh", "yclid", "_hsenc", "_hsmi", "mkt_tok", "twclid", "ttclid", "si", "ref_src",
+    "s_cid", "oly_enc_id", "oly_anon_id", "vero_id", "rb_clickid",
+]  # fmt: skip
+
+
+class TrackingOptions(RuleOptions):
+    params: list[str] = Field(default_factory=lambda: list(TRACKING_DEFAULTS))
+
+
+@register
+class TrackingParams(Rule):
+    """Links must not carry tracking parameters: the organisation does not track its readers."""
+
+    kind = "tracking_params"
+    Options = TrackingOptions
+    default_message = "remove the tracking parameter '{param}' from the link"
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        opts = self.options
+        assert isinstance(opts, TrackingOptions)
+        for url in urls_in(post.text):
+            query = urlsplit(url if "://" in url else "http://" + url).query
+            for name, _ in parse_qsl(query, keep_blank_values=True):
+                if any(_param_matches(name, p) for p in opts.params):
+                    yield self.finding(post, offset=post.text.find(url), param=name, url=url)
+
+
+def _param_matches(name: str, pattern: str) -> bool:
+    name = name.lower()
+    pattern = pattern.lower()
+    return name.startswith(pattern[:-1]) if pattern.endswith("*") else name == pattern
+
+
+SHORTENER_DEFAULTS = [
+    "bit.ly", "bitly.com", "tinyurl.com", "ow.ly", "buff.ly", "goo.gl", "is.gd", "t.ly", "rb.gy",
+    "cutt.ly", "shorturl.at", "tiny.cc", "rebrand.ly", "lnkd.in", "dlvr.it", "trib.al", "t.co",
+]  # fmt: skip
+
+
+class ShortenerOptions(RuleOptions):
+    domains: list[str] = Field(default_factory=lambda: list(SHORTENER_DEFAULTS))
+
+
+@register
+class Shortener(Rule):
+    """Link shorteners hide where a link goes and log every click."""
+
+    kind = "shortener"
+    Options = ShortenerOptions
+    default_message = "link shortener {domain} hides the destination and tracks clicks; use the full link"
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        opts = self.options
+        assert isinstance(opts, ShortenerOptions)
+        domains = {d.lower() for d in opts.domains}
+        for url in urls_in(post.text):
+            host = (urlsplit(url if "://" in url else "http://" + url).hostname or "").lower()
+            host = host.removeprefix("www.")
+            if host in domains:
+                yield self.finding(post, offset=post.text.find(url), domain=host, url=url)
+
+
+class HashtagCaseOptions(RuleOptions):
+    min_length: int = Field(8, ge=2)
+    allow: list[str] = Field(default_factory=list)
+
+
+@register
+class HashtagCase(Rule):
+    """Multi-word hashtags in CamelCase, so screen readers read the words (#FaceSurveillance)."""
+
+    kind = "hashtag_case"
+    Options = HashtagCaseOptions
+    default_message = "write #{tag} in CamelCase (e.g. #{example}) so screen readers say the words"
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        opts = self.options
+        assert isinstance(opts, HashtagCaseOptions)
+        allowed = {a.lower().lstrip("#") for a in opts.allow}
+        for match in HASHTAG.finditer(post.text):
+            tag = match.group(1)
+            letters = [c for c in tag if c.isalpha()]
+            if len(tag) < opts.min_length or tag.lower() in allowed or not letters:
+                continue
+            if all(c.islower() for c in letters) or all(c.isupper() for c in letters):
+                example = tag[:1].upper() + tag[1:].lower()
+                yield self.finding(post, offset=match.start(), tag=tag, example=example)
+
+
+class MaxCountOptions(RuleOptions):
+    max: int = Field(ge=0)
+
+
+@register
+class MaxHashtags(Rule):
+    kind = "max_hashtags"
+    Options = MaxCountOptions
+    default_message = "{count} hashtags; keep it to {max} or fewer"
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        assert isinstance(self.options, MaxCountOptions)
+        found = list(HASHTAG.finditer(post.text))
+        if len(found) > self.options.max:
+            extra = found[self.options.max]
+            yield self.finding(post, offset=extra.start(), count=len(found), max=self.options.max)
+
+
+@register
+class MaxMentions(Rule):
+    kind = "max_mentions"
+    Options = MaxCountOptions
+    default_message = "{count} mentions; keep it to {max} or fewer"
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        assert isinstance(self.options, MaxCountOptions)
+        found = list(MENTION.finditer(post.text))
+        if len(found) > self.options.max:
+            extra = found[self.options.max]
+            yield self.finding(post, offset=extra.start(), count=len(found), max=self.options.max)
+
+
+@register
+class Length(Rule):
+    """Over-length for the post's platform, counted the platform's way."""
+
+    kind = "length"
+    default_message = "{length} characters as {platform_name} counts them; the limit is {limit}"
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        limit, _ = context.platforms.limits(post.platform)
+        length = weighted_length(post.text, post.platform)
+        if length > limit:
+            yield self.finding(
+                post, platform=post.platform, length=length, limit=limit, platform_name=post.platform
+            )
+
+
+@register
+class AltText(Rule):
+    """A card or image needs alt text: present, not blank, within the platform's limit."""
+
+    kind = "alt_text"
+    default_message = "{problem}"
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        if not (post.card or post.image):
+            if post.alt:
+                yield self.finding(post, problem="alt text given but no card or image to attach")
+            return
+        _, limit = context.platforms.limits(post.platform)
+        what = f"card '{post.card}'" if post.card else f"image '{post.image}'"
+        if post.alt is None or not post.alt.strip():
+            yield self.finding(
+                post, problem=f"{what} has no alt text; add alt: describing what the image shows"
+            )
+        elif len(post.alt) > limit:
+            yield self.finding(
+                post,
+                platform=post.platform,
+                problem=f"alt text is {len(post.alt)} characters; {post.platform} allows {limit}",
+            )
+
+
+class NearDuplicateOptions(RuleOptions):
+    threshold: float = Field(0.8, gt=0, le=1)
+
+
+def similarity(a: str, b: str) -> float:
+    """0..1 similarity of two posts' wording, ignoring case, links and spacing."""
+
+    def norm(text: str) -> str:
+        for url in urls_in(text):
+            text = text.replace(url, " ")
+        return " ".join(text.lower().split())
+
+    return difflib.SequenceMatcher(None, norm(a), norm(b), autojunk=False).ratio()
+
+
+@register
+class NearDuplicate(Rule):
+    """X's automation rules: no identical or substantially similar posts from several accounts."""
+
+    kind = "near_duplicate"
+    Options = NearDuplicateOptions
+    default_message = (
+        "{similarity:.0%} similar to {other} on account {other_account} (threshold "
+        "{threshold:.0%}); X forbids near-identical posts across accounts: repost it instead"
+    )
+
+    def check_all(self, posts: Iterable[PostSpec], context: Context) -> Iterator[Finding]:
+        assert isinstance(self.options, NearDuplicateOptions)
+        threshold = self.options.threshold
+        candidates = [p for p in posts if self.applies_to(p) and p.text]
+        for i, post in enumerate(candidates):
+            for other in candidates[i + 1 :]:
+                if other.account == post.account:
+                    continue
+                ratio = similarity(post.text, other.text)
+                if ratio >= threshold:
+                    yield self.finding(
+                        other,
+                        similarity=ratio,
+                        threshold=threshold,
+                        other=post.key,
+                        other_account=post.account,
+                    )

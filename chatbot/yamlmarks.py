@@ -1,0 +1,113 @@
+"""YAML loading that remembers where every value came from.
+
+Errors must name the file and line, so files are loaded twice from one read: once as plain data
+and once as a node tree whose marks give the line and column of any key path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chatbot.errors import UserError
+
+PathKey = tuple[str | int, ...]
+
+
+class LocatedYaml:
+    """A parsed YAML document with a way to find the line of any key path."""
+
+    def __init__(self, path: Path, data: Any, root: yaml.Node | None):
+        self.path = path
+        self.data = data
+        self.root = root
+
+    def node(self, keys: PathKey) -> yaml.Node | None:
+        """The node at ``keys``, or the deepest existing ancestor."""
+        node = self.root
+        for key in keys:
+            child = _child(node, key)
+            if child is None:
+                return node
+            node = child
+        return node
+
+    def line(self, keys: PathKey) -> int | None:
+        """1-based line of the value at ``keys`` (or of its key when that is more useful)."""
+        node = self.node(keys)
+        return node.start_mark.line + 1 if node is not None else None
+
+    def column(self, keys: PathKey) -> int | None:
+        node = self.node(keys)
+        return node.start_mark.column + 1 if node is not None else None
+
+    def scalar_style(self, keys: PathKey) -> str | None:
+        node = self.node(keys)
+        if isinstance(node, yaml.ScalarNode):
+            return node.style or ""
+        return None
+
+
+def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                return v
+    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+        child: yaml.Node = node.value[key]
+        return child
+    return None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: a silently overwritten question is a real risk."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {seen[key]}); remove one of them",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: Path, error: type[UserError] = UserError) -> LocatedYaml:
+    """Read and parse ``path``; a syntax error becomes a one-line ``error`` with the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error("file not found", path) from None
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text ({exc.reason}); save the file as UTF-8", path) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        if "mapping values are not allowed" in problem:
+            problem += " (text containing ': ' must be quoted, e.g. text: \"Q: like this\")"
+        raise error(f"invalid YAML: {problem}", path, line) from None
+    except yaml.YAMLError as exc:
+        raise error(f"invalid YAML: {exc}", path) from None
+    return LocatedYaml(path, data, root)
+
+
+def dotted(keys: PathKey) -> str:
+    """``("accounts", "lfp", "platform")`` -> ``accounts.lfp.platform``; list indexes in brackets."""
+    out = ""
+    for key in keys:
+        if isinstance(key, int):
+            out += f"[{key}]"
+        else:
+            out += ("." if out else "") + str(key)
+    return out
