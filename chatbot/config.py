@@ -1,6 +1,6 @@
 """Finding, loading and validating the configuration file.
 
-Order: ``--config``, then ``$CHATBOT_CONFIG``, then ``./config.yaml``, then ``./config.example.yaml``.
+Order: ``--config``, ``$CHATBOT_CONFIG``, ``./config.yaml``, then ``./config.example.yaml``.
 A ``.env`` beside the config is loaded first; the real environment wins over it. Secrets are read
 from the environment only when a publisher needs them and are never stored on these objects.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 from pydantic import ValidationError
@@ -143,7 +144,7 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
     return Config(path=path, settings=settings)
 
 
-def _explain(error: dict[str, object]) -> str:
+def _explain(error: Any) -> str:
     kind = str(error["type"])
     msg = str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":

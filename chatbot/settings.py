@@ -72,7 +72,9 @@ class Platforms(_Strict):
 
 class Account(_Strict):
     platform: str = Field(description="x | mastodon | bluesky | dryrun.")
-    handle: str = Field("", description='Public handle, e.g. "@libraryfreedom" (shown in previews).')
+    handle: str = Field(
+        "", description='Public handle, e.g. "@libraryfreedom" (shown in previews).'
+    )
     env_prefix: str = Field(
         "", description="Credentials come from {PREFIX}_API_KEY etc. in the environment."
     )
@@ -104,7 +106,9 @@ class Account(_Strict):
 class Lateness(_Strict):
     chat: str = Field("2m", description="A chat post later than this after its time is skipped.")
     campaign: str = Field("1h", description="A campaign post later than this is skipped.")
-    repost: str = Field("30m", description="A repost later than this after its due time is skipped.")
+    repost: str = Field(
+        "30m", description="A repost later than this after its due time is skipped."
+    )
 
     @field_validator("chat", "campaign", "repost")
     @classmethod
@@ -151,7 +155,9 @@ class Settings(_Strict):
         default_factory=Lateness, description="How late a post may still go out after downtime."
     )
     review: Review = Field(default_factory=Review, description="Human review rules.")
-    notify: Notify = Field(default_factory=Notify, description="Who is told when a person must act.")
+    notify: Notify = Field(
+        default_factory=Notify, description="Who is told when a person must act."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -189,6 +195,6 @@ def settings_table(model: type[BaseModel] = Settings, prefix: str = "") -> list[
             rows.append({"key": key, "default": {}, "help": field.description or ""})
             rows.extend(settings_table(Account, key + ".NAME."))
             continue
-        default = field.get_default(call_default_factory=True)
+        default = "(required)" if field.is_required() else field.get_default(call_default_factory=True)
         rows.append({"key": key, "default": default, "help": field.description or ""})
     return rows

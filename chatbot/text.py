@@ -74,7 +74,7 @@ def x_weighted_length(text: str, config: XTextConfig = X_V3) -> int:
         spans[start] = (end, config.transformed_url_length * config.scale)
     for found in emoji_data.emoji_list(normalized):
         start = found["match_start"]
-        if start not in spans and not _inside(spans, start):
+        if start not in spans:
             spans[start] = (found["match_end"], config.default_weight)
     total = 0
     index = 0
@@ -87,10 +87,6 @@ def x_weighted_length(text: str, config: XTextConfig = X_V3) -> int:
         total += _char_weight(normalized[index], config)
         index += 1
     return total // config.scale
-
-
-def _inside(spans: dict[int, tuple[int, int]], index: int) -> bool:
-    return any(start < index < end for start, (end, _) in spans.items())
 
 
 def graphemes(text: str) -> int:

@@ -131,7 +131,7 @@ def parse_clock_time(value: object) -> time:
     try:
         return time.fromisoformat(str(value).strip())
     except ValueError:
-        raise TimeFormatError(f"{value!r} is not a time of day; write it like \"10:00\"") from None
+        raise TimeFormatError(f'{value!r} is not a time of day; write it like "10:00"') from None
 
 
 def utcnow() -> datetime:

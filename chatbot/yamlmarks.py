@@ -6,6 +6,7 @@ and once as a node tree whose marks give the line and column of any key path.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ def load_yaml(path: Path, error: type[UserError] = UserError) -> LocatedYaml:
     except UnicodeDecodeError as exc:
         raise error(f"not UTF-8 text ({exc.reason}); save the file as UTF-8", path) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -99,11 +100,43 @@ def load_yaml(path: Path, error: type[UserError] = UserError) -> LocatedYaml:
         raise error(f"invalid YAML: {problem}", path, line) from None
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", path) from None
+    _refuse_eaten_hashtags(path, text, root, error)
     return LocatedYaml(path, data, root)
 
 
+_EATEN_HASHTAG = re.compile(r"^[ \t]+(#\w+)")
+
+
+def _refuse_eaten_hashtags(
+    path: Path, text: str, root: yaml.Node | None, error: type[UserError]
+) -> None:
+    """In YAML, `` #word`` after a plain value starts a comment: ``text: Join us #LFPchat``
+    silently loses the hashtag. Posts are full of hashtags, so this is refused, not ignored."""
+    lines = text.splitlines()
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            if node.style is None or node.style == "":
+                end = node.end_mark
+                rest = lines[end.line][end.column :] if end.line < len(lines) else ""
+                match = _EATEN_HASHTAG.match(rest)
+                if match:
+                    raise error(
+                        f"'{match.group(1)}' after a space starts a YAML comment, so it was "
+                        "dropped; put the whole text in quotes",
+                        path,
+                        end.line + 1,
+                    )
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
 def dotted(keys: PathKey) -> str:
-    """``("accounts", "lfp", "platform")`` -> ``accounts.lfp.platform``; list indexes in brackets."""
+    """``("accounts", "lfp", "platform")`` -> ``accounts.lfp.platform``; indexes in brackets."""
     out = ""
     for key in keys:
         if isinstance(key, int):

@@ -31,8 +31,13 @@ def _review(app: App, content: ContentSet) -> Review:
 
 @click.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              help="text: one finding a line; json: a list of objects for machines.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text: one finding a line; json: a list of objects for machines.",
+)
 @pass_app
 def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
     """Review content against the vision rules; exit 1 on any error."""
@@ -40,9 +45,17 @@ def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
     result = _review(app, content)
     if fmt == "json":
         items = [
-            {"path": e.path, "line": e.line or 1, "column": 1, "level": "error",
-             "rule": "content", "message": e.message, "post": None, "account": None,
-             "platform": None}
+            {
+                "path": e.path,
+                "line": e.line or 1,
+                "column": 1,
+                "level": "error",
+                "rule": "content",
+                "message": e.message,
+                "post": None,
+                "account": None,
+                "platform": None,
+            }
             for e in result.errors
         ] + [f.as_dict() for f in result.findings]
         click.echo(json.dumps(items, indent=2, ensure_ascii=False))
@@ -93,8 +106,11 @@ def _print_plan(app: App, plan: Plan, verb: str) -> None:
     for account in accounts:
         row = counts.get(account, {})
         table.add_row(
-            account, str(row.get("add", 0)), str(row.get("change", 0)),
-            str(row.get("remove", 0)), str(row.get("keep", 0)),
+            account,
+            str(row.get("add", 0)),
+            str(row.get("change", 0)),
+            str(row.get("remove", 0)),
+            str(row.get("keep", 0)),
             f"{plan.queue_cost.get(account, 0.0):.3f}",
         )
     console.print(table)
@@ -107,8 +123,8 @@ def _print_plan(app: App, plan: Plan, verb: str) -> None:
     )
     for spec in plan.past:
         console.print(
-            f"note: {spec.key} is due {_local(app, spec.account, spec.scheduled_at)}, already past; "
-            "the worker will send it only within the lateness window",
+            f"note: {spec.key} is due {_local(app, spec.account, spec.scheduled_at)}, "
+            "already past; the worker sends it only within the lateness window",
             markup=False,
         )
 
@@ -149,7 +165,9 @@ def apply_cmd(app: App, by: str | None) -> None:
     with app.db.write() as session:
         plan = apply_plan(session, content, app.config, app.now(), by or app.default_actor())
     if plan.is_empty:
-        app.console.print(f"queue already matches the content ({plan.unchanged} posts); nothing written")
+        app.console.print(
+            f"queue already matches the content ({plan.unchanged} posts); nothing written"
+        )
         return
     _print_plan(app, plan, "applied")
 
@@ -169,7 +187,13 @@ def approve_cmd(app: App, item: str, by: str, note: str) -> None:
     hashes, checks = _content_hashes(app)
     with app.db.write() as session:
         result = approve(
-            session, item, by, note, app.now(), checks=checks, content_hashes=hashes,
+            session,
+            item,
+            by,
+            note,
+            app.now(),
+            checks=checks,
+            content_hashes=hashes,
             require_second_person=app.config.settings.review.require_second_person,
         )
     app.console.print(

@@ -17,8 +17,13 @@ pass_app = click.make_pass_decorator(App)
 
 
 @click.command("status")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              help="text for people, json for scripts.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people, json for scripts.",
+)
 @pass_app
 def status_cmd(app: App, fmt: str) -> None:
     """Queue overview: per account, counts by state, next due, anything needing attention."""
@@ -26,20 +31,37 @@ def status_cmd(app: App, fmt: str) -> None:
     with app.db.read() as session:
         status = queue_status(session, now)
     if fmt == "json":
-        click.echo(json.dumps({
-            "accounts": [
-                {"account": a.key, "platform": a.platform, "paused": a.paused,
-                 "paused_reason": a.paused_reason, "counts": dict(a.counts),
-                 "next_due": a.next_due.key if a.next_due else None,
-                 "next_due_at": a.next_due.scheduled_at.isoformat() if a.next_due else None,
-                 "month_spend_usd": round(a.month_spend, 4)}
-                for a in status.accounts
-            ],
-            "attention": [
-                {"post": p.key, "account": p.account_key, "state": p.state, "reason": p.state_reason}
-                for p in status.attention
-            ],
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "accounts": [
+                        {
+                            "account": a.key,
+                            "platform": a.platform,
+                            "paused": a.paused,
+                            "paused_reason": a.paused_reason,
+                            "counts": dict(a.counts),
+                            "next_due": a.next_due.key if a.next_due else None,
+                            "next_due_at": a.next_due.scheduled_at.isoformat()
+                            if a.next_due
+                            else None,
+                            "month_spend_usd": round(a.month_spend, 4),
+                        }
+                        for a in status.accounts
+                    ],
+                    "attention": [
+                        {
+                            "post": p.key,
+                            "account": p.account_key,
+                            "state": p.state,
+                            "reason": p.state_reason,
+                        }
+                        for p in status.attention
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     table = Table(title="queue", title_justify="left")
     for column in ("account", "platform", "states", "next due", "spend this month"):
@@ -61,7 +83,8 @@ def status_cmd(app: App, fmt: str) -> None:
         app.console.print(f"needs attention ({len(status.attention)}):", markup=False)
         for post in status.attention:
             app.console.print(
-                f"  {post.state:<8} {post.key} ({post.account_key}): {post.state_reason}", markup=False
+                f"  {post.state:<8} {post.key} ({post.account_key}): {post.state_reason}",
+                markup=False,
             )
     else:
         app.console.print("nothing needs attention")

@@ -126,10 +126,12 @@ def chat_posts(chat: ChatIn, doc: LocatedYaml, config: Config) -> list[PostSpec]
             new_at = at + question.after
         else:
             new_at = at + chat.interval
-        if posts and new_at <= posts[-1].scheduled_at:
+        if new_at < start or (posts and new_at <= posts[-1].scheduled_at):
             raise located_error(
-                doc, keys, f"Q{index + 1} would be at or before the post before it; "
-                "times in a chat must increase"
+                doc,
+                keys,
+                f"Q{index + 1} would be before starts_at or the post before it; "
+                "times in a chat must increase",
             )
         at = new_at
         add("question", f"q{index + 1}", question, keys, at, number=index + 1)
@@ -165,7 +167,7 @@ def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> li
     for index, account in enumerate(campaign.accounts):
         check_account(doc, ("accounts", index), account, config)
     if campaign.slots is not None and campaign.starts_on is None:
-        raise located_error(doc, ("starts_on",), "slots need starts_on, e.g. starts_on: 2026-12-01")
+        raise located_error(doc, ("slots",), "slots need starts_on, e.g. starts_on: 2026-12-01")
     if campaign.ends_on and campaign.starts_on and campaign.ends_on < campaign.starts_on:
         raise located_error(doc, ("ends_on",), "ends_on is before starts_on")
     slots: dict[str, Iterator[datetime]] = {}
@@ -199,12 +201,17 @@ def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> li
                 last = datetime.combine(campaign.ends_on, datetime.max.time()).replace(tzinfo=tz)
                 if at > last.astimezone(UTC):
                     raise located_error(
-                        doc, keys, f"no free slot for this post before ends_on {campaign.ends_on} "
-                        "(add slots, move ends_on, or give the post an at:)"
+                        doc,
+                        keys,
+                        f"no free slot for this post before ends_on {campaign.ends_on} "
+                        "(add slots, move ends_on, or give the post an at:)",
                     )
         else:
-            raise located_error(doc, keys, "needs a time: add slots and starts_on to the "
-                                "campaign, or give this post an at:")
+            raise located_error(
+                doc,
+                keys,
+                "needs a time: add slots and starts_on to the campaign, or give this post an at:",
+            )
         taken.setdefault(account, set()).add(at)
         post_id = item.id or f"p{index + 1}"
         if post_id in seen_ids:
@@ -258,8 +265,10 @@ def amplify_posts(
         unknown = sorted(skips - known)
         if unknown:
             raise located_error(
-                doc, (*keys, "skip"), f"{', '.join(unknown)} names no post here; use names "
-                "like intro, q3, outro or a campaign post id"
+                doc,
+                (*keys, "skip"),
+                f"{', '.join(unknown)} names no post here; use names "
+                "like intro, q3, outro or a campaign post id",
             )
         for post in originals:
             if post.account == entry.account or _reference_names(post) & skips:

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ValidationError
 
 from chatbot.config import Config
 from chatbot.content.expand import amplify_posts, campaign_posts, chat_posts
+from chatbot.content.located import located_error
 from chatbot.content.model import CampaignIn, ChatIn, PostSpec
 from chatbot.errors import ContentError
-from chatbot.content.located import located_error
 from chatbot.yamlmarks import LocatedYaml, PathKey, load_yaml
 
 M = TypeVar("M", bound=BaseModel)
@@ -131,8 +131,12 @@ def load_content(config: Config, paths: list[Path] | None = None) -> ContentSet:
             existing = content.chats.get(model.id) or content.campaigns.get(model.id)
             if existing is not None:
                 content.errors.append(
-                    located_error(doc, ("id",), f"id {model.id!r} is used by another file; "
-                                  "every chat and campaign needs its own id")
+                    located_error(
+                        doc,
+                        ("id",),
+                        f"id {model.id!r} is used by another file; "
+                        "every chat and campaign needs its own id",
+                    )
                 )
                 continue
             try:

@@ -73,7 +73,9 @@ class Database:
             _sqlite_setup(self.engine)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         writer_engine = (
-            self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
+            self.engine.execution_options(sqlite_begin="IMMEDIATE")
+            if self.is_sqlite
+            else self.engine
         )
         self._writer = sessionmaker(writer_engine, expire_on_commit=False)
 

@@ -20,7 +20,9 @@ from chatbot.queue.plan import Change, Plan, compute_plan
 from chatbot.timeutil import parse_local_datetime, zone
 
 
-def audit(session: Session, now: datetime, actor: str, action: str, target: str, **detail: Any) -> None:
+def audit(
+    session: Session, now: datetime, actor: str, action: str, target: str, **detail: Any
+) -> None:
     session.add(AuditEntry(at=now, actor=actor, action=action, target=target, detail=detail))
 
 
@@ -41,7 +43,12 @@ def _sync_groups(session: Session, content: ContentSet, config: Config) -> None:
         tz = zone(chat.timezone or config.account_zone_name(chat.host))
         starts = parse_local_datetime(chat.starts_at, tz)
         row = chats.get(chat.id)
-        values = {"title": chat.title, "hashtag": chat.hashtag, "host": chat.host, "starts_at": starts}
+        values = {
+            "title": chat.title,
+            "hashtag": chat.hashtag,
+            "host": chat.host,
+            "starts_at": starts,
+        }
         if row is None:
             session.add(Chat(key=chat.id, removed=False, **values))
         else:
@@ -137,8 +144,14 @@ def apply_plan(
             depends = change.spec.depends_on
             posts[change.key].depends_on_id = posts[depends].id if depends else None
     audit(
-        session, now, by, "apply", "content",
-        added=len(plan.of("add")), changed=len(plan.of("change")), removed=len(plan.of("remove")),
+        session,
+        now,
+        by,
+        "apply",
+        "content",
+        added=len(plan.of("add")),
+        changed=len(plan.of("change")),
+        removed=len(plan.of("remove")),
     )
     return plan
 

@@ -58,7 +58,11 @@ class Plan:
 
 def _spec_cost(spec: PostSpec, config: Config) -> float:
     return estimate_cost(
-        spec.platform, spec.kind, spec.text, bool(spec.card or spec.image), config.settings.platforms
+        spec.platform,
+        spec.kind,
+        spec.text,
+        bool(spec.card or spec.image),
+        config.settings.platforms,
     )
 
 
@@ -70,9 +74,11 @@ def compute_plan(session: Session, content: ContentSet, config: Config, now: dat
     for spec in content.posts:
         cost = _spec_cost(spec, config)
         post = existing.get(spec.key)
-        if post is None or post.state == PostState.CANCELLED and post.remote_id is None:
+        if post is None or (post.state == PostState.CANCELLED and post.remote_id is None):
             note = "re-added" if post is not None else ""
-            plan.changes.append(Change("add", spec.key, spec.account, spec, post, note=note, cost=cost))
+            plan.changes.append(
+                Change("add", spec.key, spec.account, spec, post, note=note, cost=cost)
+            )
             plan.queue_cost[spec.account] += cost
             if spec.scheduled_at < now:
                 plan.past.append(spec)
@@ -82,7 +88,12 @@ def compute_plan(session: Session, content: ContentSet, config: Config, now: dat
             if diffs:
                 plan.changes.append(
                     Change(
-                        "keep", spec.key, spec.account, spec, post, tuple(diffs),
+                        "keep",
+                        spec.key,
+                        spec.account,
+                        spec,
+                        post,
+                        tuple(diffs),
                         note=f"already {post.state}: edits to it are not applied",
                     )
                 )
@@ -94,7 +105,9 @@ def compute_plan(session: Session, content: ContentSet, config: Config, now: dat
             continue
         plan.queue_cost[spec.account] += cost
         if diffs:
-            plan.changes.append(Change("change", spec.key, spec.account, spec, post, tuple(diffs), cost=cost))
+            plan.changes.append(
+                Change("change", spec.key, spec.account, spec, post, tuple(diffs), cost=cost)
+            )
         else:
             plan.unchanged += 1
     for key, post in existing.items():
@@ -103,7 +116,11 @@ def compute_plan(session: Session, content: ContentSet, config: Config, now: dat
         if post.state in SENT_STATES:
             plan.changes.append(
                 Change(
-                    "keep", key, post.account_key, None, post,
+                    "keep",
+                    key,
+                    post.account_key,
+                    None,
+                    post,
                     note=f"removed from content but already {post.state}: it stays",
                 )
             )

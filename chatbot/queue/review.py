@@ -76,11 +76,15 @@ def approve(
     by = _name(by)
     posts = [p for p in resolve_item(session, item) if p.state in REVIEWABLE]
     if not posts:
-        raise UserError(f"{item}: nothing left to approve (every post is sent, skipped or cancelled)")
+        raise UserError(
+            f"{item}: nothing left to approve (every post is sent, skipped or cancelled)"
+        )
     problems: list[str] = []
     for post in posts:
         if content_hashes is not None and content_hashes.get(post.key) != post.content_hash:
-            problems.append(f"{post.key}: the content files differ from the queue; run chatbot apply first")
+            problems.append(
+                f"{post.key}: the content files differ from the queue; run chatbot apply first"
+            )
         if checks is not None:
             for finding in checks.blocking(post.key):
                 problems.append(f"{post.key}: {finding.rule_id}: {finding.message}")
@@ -95,8 +99,13 @@ def approve(
             continue
         session.add(
             Approval(
-                post_id=post.id, content_hash=post.content_hash, decision="approved",
-                by=by, note=note, target=item, at=now,
+                post_id=post.id,
+                content_hash=post.content_hash,
+                decision="approved",
+                by=by,
+                note=note,
+                target=item,
+                at=now,
             )
         )
         if post.state in (PostState.DRAFT, PostState.FAILED):
@@ -115,7 +124,9 @@ def reject(session: Session, item: str, by: str, note: str, now: datetime) -> Re
         raise UserError("a rejection needs --note saying what to change")
     posts = [p for p in resolve_item(session, item) if p.state in REVIEWABLE]
     if not posts:
-        raise UserError(f"{item}: nothing left to reject (every post is sent, skipped or cancelled)")
+        raise UserError(
+            f"{item}: nothing left to reject (every post is sent, skipped or cancelled)"
+        )
     result = ReviewResult(item)
     for post in posts:
         decision = current_decision(session, post)
@@ -129,8 +140,13 @@ def reject(session: Session, item: str, by: str, note: str, now: datetime) -> Re
             old.voided_reason = f"rejected by {by}"
         session.add(
             Approval(
-                post_id=post.id, content_hash=post.content_hash, decision="rejected",
-                by=by, note=note, target=item, at=now,
+                post_id=post.id,
+                content_hash=post.content_hash,
+                decision="rejected",
+                by=by,
+                note=note,
+                target=item,
+                at=now,
             )
         )
         post.state = PostState.DRAFT

@@ -33,9 +33,7 @@ def _build(options: dict[str, Any]) -> Rule:
     kind = options.get("kind")
     cls = RULE_KINDS.get(str(kind))
     if cls is None:
-        raise ValueError(
-            f"unknown rule kind {kind!r}; use one of {', '.join(sorted(RULE_KINDS))}"
-        )
+        raise ValueError(f"unknown rule kind {kind!r}; use one of {', '.join(sorted(RULE_KINDS))}")
     return cls(cls.Options.model_validate(options))
 
 
@@ -71,7 +69,9 @@ def load_rules(path: Path | None) -> tuple[list[Rule], list[ContentError]]:
                 errors.append(located_error(doc, (*keys, "kind"), str(exc)))
                 continue
             if rule.id in seen:
-                errors.append(located_error(doc, (*keys, "id"), f"rule id {rule.id!r} is used twice"))
+                errors.append(
+                    located_error(doc, (*keys, "id"), f"rule id {rule.id!r} is used twice")
+                )
                 continue
             seen.add(rule.id)
             rules.append(rule)

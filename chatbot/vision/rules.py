@@ -138,7 +138,9 @@ class Shortener(Rule):
 
     kind = "shortener"
     Options = ShortenerOptions
-    default_message = "link shortener {domain} hides the destination and tracks clicks; use the full link"
+    default_message = (
+        "link shortener {domain} hides the destination and tracks clicks; use the full link"
+    )
 
     def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
         opts = self.options
@@ -222,7 +224,11 @@ class Length(Rule):
         length = weighted_length(post.text, post.platform)
         if length > limit:
             yield self.finding(
-                post, platform=post.platform, length=length, limit=limit, platform_name=post.platform
+                post,
+                platform=post.platform,
+                length=length,
+                limit=limit,
+                platform_name=post.platform,
             )
 
 

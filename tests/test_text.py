@@ -1,0 +1,88 @@
+"""Weighted length: twitter-text v3 conformance, newer emoji, Mastodon and Bluesky rules."""
+
+from __future__ import annotations
+
+import warnings
+
+import emoji
+import pytest
+
+from chatbot.text import hashtags_in, mentions_in, urls_in, weighted_length
+from tests.data.twitter_text_weighted import CASES
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from twitter_text import parse_tweet
+
+
+@pytest.mark.parametrize(("description", "text", "expected"), CASES, ids=[c[0][:50] for c in CASES])
+def test_twitter_text_v3_conformance(description: str, text: str, expected: int) -> None:
+    assert weighted_length(text, "x") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Unicode 15.1 family (adult, adult, child): one emoji, weight 2.
+        ("\U0001f9d1\u200d\U0001f9d1\u200d\U0001f9d2", 2),
+        # Unicode 15.0 phoenix (bird + ZWJ + fire).
+        ("\U0001f426\u200d\U0001f525", 2),
+        # Unicode 14 and 15 single code points.
+        ("\U0001fae0 \U0001fae8", 5),
+        # Unicode 13 people holding hands with skin tones.
+        ("\U0001f9d1\U0001f3fb\u200d\U0001f91d\u200d\U0001f9d1\U0001f3ff", 2),
+        # Unicode 12.1 / 13 ZWJ in a sentence.
+        ("Read with us \U0001f9d1\u200d\U0001f4bb!", 16),
+    ],
+)
+def test_emoji_newer_than_unicode_12_count_two(text: str, expected: int) -> None:
+    assert weighted_length(text, "x") == expected
+
+
+def test_stale_port_miscounts_what_we_count_right() -> None:
+    family = "\U0001f9d1\u200d\U0001f9d1\u200d\U0001f9d2"
+    assert parse_tweet(family).weightedLength == 8  # the PyPI port's Unicode 12 table
+    assert weighted_length(family) == 2
+
+
+def test_agrees_with_reference_port_on_every_emoji_up_to_unicode_12() -> None:
+    """On emoji the port knows (Unicode <= 12), both must agree exactly."""
+    checked = 0
+    for symbol, data in emoji.EMOJI_DATA.items():
+        if data.get("E", 99) > 12 or data.get("status", 2) > 2:
+            continue
+        text = f"a{symbol} b"
+        assert weighted_length(text) == parse_tweet(text).weightedLength, repr(symbol)
+        checked += 1
+    assert checked > 3000
+
+
+def test_mastodon_counts_urls_as_23_and_remote_mentions_locally() -> None:
+    url = "https://www.ala.org/advocacy/intfreedom/librarybill/interpretations/privacy-and-more"
+    assert weighted_length(f"Read {url}", "mastodon") == 5 + 23
+    assert weighted_length("hi @lfp@mastodon.social", "mastodon") == len("hi @lfp")
+    # Graphemes: a ZWJ family is one character on Mastodon.
+    assert weighted_length("\U0001f468\u200d\U0001f469\u200d\U0001f467", "mastodon") == 1
+
+
+def test_bluesky_counts_graphemes_and_full_urls() -> None:
+    assert weighted_length("e\u0301", "bluesky") == 1
+    assert weighted_length("https://example.org/a", "bluesky") == len("https://example.org/a")
+    assert (
+        weighted_length(
+            "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f", "bluesky"
+        )
+        == 1
+    )
+
+
+def test_unknown_platform_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown platform 'myspace'"):
+        weighted_length("hi", "myspace")
+
+
+def test_entities() -> None:
+    text = "Join #LFPchat with @libraryfreedom: https://libraryfreedom.org/ and #FaceSurveillance"
+    assert hashtags_in(text) == ["LFPchat", "FaceSurveillance"]
+    assert mentions_in(text) == ["libraryfreedom"]
+    assert urls_in(text) == ["https://libraryfreedom.org/"]
