@@ -103,6 +103,14 @@ class Account(_Strict):
         return value.upper()
 
 
+def _check_duration(value: str) -> str:
+    try:
+        parse_duration(value)
+    except TimeFormatError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
 class Lateness(_Strict):
     chat: str = Field("2m", description="A chat post later than this after its time is skipped.")
     campaign: str = Field("1h", description="A campaign post later than this is skipped.")
@@ -113,11 +121,37 @@ class Lateness(_Strict):
     @field_validator("chat", "campaign", "repost")
     @classmethod
     def _duration(cls, value: str) -> str:
-        try:
-            parse_duration(value)
-        except TimeFormatError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return _check_duration(value)
+
+
+class Worker(_Strict):
+    lease: str = Field(
+        "2m", description="A claimed post whose worker vanished is reconciled after this long."
+    )
+    refresh: str = Field(
+        "2s", description="How often a running worker looks for newly applied or changed content."
+    )
+    concurrency: int = Field(8, ge=1, le=64, description="Posts sent at the same time.")
+    reconcile_delay: str = Field(
+        "15s", description="Wait before reading the timeline to settle a post of unknown outcome."
+    )
+    reconcile_attempts: int = Field(
+        3, ge=1, description="Timeline reads before an unsettled post is held for a person."
+    )
+    retry_delay: str = Field(
+        "1m", description="Wait after an error that sent nothing (e.g. connection refused)."
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="Attempts after errors that sent nothing before a post fails."
+    )
+    dryrun_log: str = Field(
+        "var/dryrun.jsonl", description="Where the dry-run publisher records what it would post."
+    )
+
+    @field_validator("lease", "refresh", "reconcile_delay", "retry_delay")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return _check_duration(value)
 
 
 class Review(_Strict):
@@ -154,6 +188,7 @@ class Settings(_Strict):
     lateness: Lateness = Field(
         default_factory=Lateness, description="How late a post may still go out after downtime."
     )
+    worker: Worker = Field(default_factory=Worker, description="The posting worker (chatbot run).")
     review: Review = Field(default_factory=Review, description="Human review rules.")
     notify: Notify = Field(
         default_factory=Notify, description="Who is told when a person must act."
@@ -195,6 +230,8 @@ def settings_table(model: type[BaseModel] = Settings, prefix: str = "") -> list[
             rows.append({"key": key, "default": {}, "help": field.description or ""})
             rows.extend(settings_table(Account, key + ".NAME."))
             continue
-        default = "(required)" if field.is_required() else field.get_default(call_default_factory=True)
+        default = (
+            "(required)" if field.is_required() else field.get_default(call_default_factory=True)
+        )
         rows.append({"key": key, "default": default, "help": field.description or ""})
     return rows

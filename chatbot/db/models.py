@@ -106,6 +106,7 @@ class Post(Base):
     __table_args__ = (
         Index("ix_posts_state_scheduled", "state", "scheduled_at"),
         Index("ix_posts_account_state", "account_key", "state"),
+        Index("ix_posts_held_state", "held", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -137,6 +138,11 @@ class Post(Base):
     claim_token: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
+    # Held for a person: the worker will not touch it until someone settles it.
+    held: Mapped[bool] = mapped_column(default=False, server_default="0")
+    sent_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    reconcile_count: Mapped[int] = mapped_column(default=0, server_default="0")
     remote_id: Mapped[str | None] = mapped_column(String(64))
     remote_url: Mapped[str | None] = mapped_column(Text)
     posted_at: Mapped[datetime | None]

@@ -1,0 +1,121 @@
+"""run, account pause|resume, settle: the worker and what a person does when it needs one."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from chatbot.cli.app import App
+from chatbot.db.models import Account, Post, PostState
+from chatbot.engine.logs import setup_logging
+from chatbot.engine.worker import Worker
+from chatbot.errors import UserError
+from chatbot.queue.apply import audit, sync_accounts
+from chatbot.queue.review import resolve_item
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.command("run")
+@click.option("--until-idle", is_flag=True, help="Exit once no post is still waiting to be sent.")
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="Log verbosity.",
+)
+@pass_app
+def run_cmd(app: App, until_idle: bool, log_level: str) -> None:
+    """The long-running worker: sends approved posts on time, exactly once."""
+    setup_logging(log_level)
+    worker = Worker(app.config, app.db, until_idle=until_idle)
+    worker.install_signal_handlers()
+    worker.run()
+
+
+@click.group("account")
+def account_group() -> None:
+    """Pause or resume an account (a paused account posts nothing)."""
+
+
+def _set_paused(app: App, name: str, paused: bool, by: str, reason: str) -> None:
+    app.config.account(name)
+    now = app.now()
+    with app.db.write() as session:
+        sync_accounts(session, app.config)
+        session.flush()
+        row = session.scalars(select(Account).where(Account.key == name)).one()
+        row.paused = paused
+        row.paused_reason = reason if paused else None
+        if not paused:
+            row.rate_limited_until = None
+        audit(
+            session, now, by, "account.paused" if paused else "account.resumed", name, reason=reason
+        )
+
+
+@account_group.command("pause")
+@click.argument("name")
+@click.option("--by", required=True, help="Who is pausing it.")
+@click.option("--reason", default="paused by a person", help="Shown in status.")
+@pass_app
+def account_pause(app: App, name: str, by: str, reason: str) -> None:
+    """Stop NAME from posting until resumed."""
+    _set_paused(app, name, True, by, reason)
+    app.console.print(f"{name} paused", markup=False)
+
+
+@account_group.command("resume")
+@click.argument("name")
+@click.option("--by", required=True, help="Who is resuming it.")
+@pass_app
+def account_resume(app: App, name: str, by: str) -> None:
+    """Let NAME post again (after fixing its credentials or adding API credit)."""
+    _set_paused(app, name, False, by, "")
+    app.console.print(f"{name} resumed", markup=False)
+
+
+@click.command("settle")
+@click.argument("post_ref")
+@click.option("--posted-url", metavar="URL", help="It did go out: record its URL.")
+@click.option("--retry", is_flag=True, help="It did not go out: send it again.")
+@click.option("--cancel", is_flag=True, help="Do not send it.")
+@click.option("--by", required=True, help="Who settled it.")
+@pass_app
+def settle_cmd(
+    app: App, post_ref: str, posted_url: str | None, retry: bool, cancel: bool, by: str
+) -> None:
+    """Settle a failed, unknown or held post: mark it posted, retry it, or cancel it."""
+    if sum((posted_url is not None, retry, cancel)) != 1:
+        raise UserError("choose exactly one of --posted-url URL, --retry or --cancel")
+    now = app.now()
+    with app.db.write() as session:
+        posts = resolve_item(session, post_ref)
+        if len(posts) != 1:
+            raise UserError(f"{post_ref} names {len(posts)} posts; settle one post at a time")
+        post = session.get(Post, posts[0].id)
+        assert post is not None
+        if post.state not in (PostState.FAILED, PostState.UNKNOWN) and not post.held:
+            raise UserError(
+                f"{post.key} is {post.state}; only failed, unknown or held posts need settling"
+            )
+        if posted_url is not None:
+            post.state = PostState.POSTED
+            post.remote_url = posted_url
+            post.remote_id = posted_url.rstrip("/").rsplit("/", 1)[-1]
+            post.posted_at = post.posted_at or now
+            action, reason = "settle.posted", f"marked posted by {by}"
+        elif retry:
+            post.state = PostState.QUEUED
+            post.next_attempt_at = None
+            post.reconcile_count = 0
+            action, reason = "settle.retry", f"retry requested by {by}"
+        else:
+            post.state = PostState.CANCELLED
+            action, reason = "settle.cancel", f"cancelled by {by}"
+        post.held = False
+        post.state_reason = reason
+        post.updated_at = now
+        audit(session, now, by, action, post.key)
+    app.console.print(f"{post_ref}: {reason}", markup=False)

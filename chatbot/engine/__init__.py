@@ -1,0 +1,1 @@
+"""The posting engine: the database is the source of truth, APScheduler only wakes it."""

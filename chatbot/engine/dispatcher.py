@@ -1,0 +1,403 @@
+"""One dispatch cycle: settle, skip, hold, claim and send what is due; say when to wake next.
+
+The dispatcher holds no schedule of its own: every cycle reads the posts table, so whatever
+was applied, approved or paused since the last cycle is taken into account. ``run_due`` is the
+processing step the tests call directly with a fake clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from chatbot.config import Config
+from chatbot.db.models import Post, PostState
+from chatbot.db.session import Database
+from chatbot.engine import store
+from chatbot.engine.clock import Clock
+from chatbot.engine.reconcile import reconcile_due
+from chatbot.publishers.base import (
+    BadRequest,
+    DuplicateContent,
+    Media,
+    OutcomeUnknown,
+    OutgoingPost,
+    Published,
+    Publisher,
+    PublishError,
+    RateLimited,
+    ReplyNotAllowed,
+    TransientError,
+    Unauthorized,
+    UsageCapped,
+)
+from chatbot.publishers.dryrun import DryRunPublisher
+from chatbot.timeutil import format_duration, parse_duration
+
+log = logging.getLogger("chatbot.dispatch")
+CHAT_KINDS = ("intro", "question", "outro")
+DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        publishers: dict[str, Publisher],
+        clock: Clock,
+        notify: Callable[..., None],
+        executor: Executor | None = None,
+        on_sent: Callable[[], None] | None = None,
+    ):
+        self.db = db
+        self.config = config
+        self.publishers = publishers
+        self.clock = clock
+        self.notify = notify
+        self.executor = executor
+        self.on_sent = on_sent
+        worker = config.settings.worker
+        self.lease = parse_duration(worker.lease)
+        self.reconcile_delay = parse_duration(worker.reconcile_delay)
+        self.retry_delay = parse_duration(worker.retry_delay)
+        lateness = config.settings.lateness
+        self.windows = {
+            "chat": parse_duration(lateness.chat),
+            "campaign": parse_duration(lateness.campaign),
+            "repost": parse_duration(lateness.repost),
+        }
+        self.stopping = False
+        self.in_flight: dict[str, int] = {}
+
+    # -- the cycle -------------------------------------------------------------------------
+
+    def run_due(self) -> datetime | None:
+        """Do everything that is due now; return when the next thing will be due."""
+        now = self.clock.now()
+        store.promote_approved(self.db, now)
+        for key in store.expire_leases(self.db, now):
+            log.warning(
+                "lease expired",
+                extra={"event": "post.unknown", "post": key, "state": PostState.UNKNOWN},
+            )
+        settings = self.config.settings.worker
+        reconcile_due(
+            self.db,
+            self.publishers,
+            self.clock,
+            self.reconcile_delay,
+            settings.reconcile_attempts,
+            self.notify,
+        )
+        accounts = store.accounts(self.db)
+        spend: dict[str, float] = {}
+        next_wake: datetime | None = None
+
+        def wake_at(when: datetime) -> None:
+            nonlocal next_wake
+            next_wake = when if next_wake is None or when < next_wake else next_wake
+
+        for cand in store.candidates(self.db, now):
+            if self.stopping:
+                break
+            account = accounts.get(cand.account)
+            if cand.kind == "repost" and cand.original_state in (
+                PostState.FAILED,
+                PostState.SKIPPED,
+                PostState.CANCELLED,
+            ):
+                self._skip(
+                    cand.post_id,
+                    cand.key,
+                    cand.account,
+                    now,
+                    f"its original was {cand.original_state}, so there is nothing to repost",
+                )
+                continue
+            if cand.due_at is None or account is None or account.paused:
+                continue
+            if account.rate_limited_until is not None and account.rate_limited_until > now:
+                wake_at(account.rate_limited_until)
+                continue
+            if cand.due_at > now:
+                wake_at(cand.due_at)
+                continue
+            window = self._window(cand.kind)
+            if now - cand.due_at > window:
+                self._skip(
+                    cand.post_id,
+                    cand.key,
+                    cand.account,
+                    now,
+                    f"due {cand.due_at:%Y-%m-%d %H:%M:%S}Z but the worker reached it "
+                    f"{format_duration(now - cand.due_at)} late, past the "
+                    f"{format_duration(window)} lateness window for "
+                    f"{self._kind_group(cand.kind)} posts",
+                )
+                continue
+            if not self._within_budget(cand, spend, now):
+                continue
+            claim = store.claim(self.db, cand.post_id, now, self.lease)
+            if claim is None:
+                continue
+            spend[cand.account] = spend.get(cand.account, 0.0) + cand.estimated_cost
+            log.info(
+                "claimed",
+                extra={
+                    "event": "post.sending",
+                    "post": cand.key,
+                    "account": cand.account,
+                    "state": PostState.SENDING,
+                },
+            )
+            if self.executor is None:
+                self.send(claim)
+            else:
+                self.in_flight[claim.token] = claim.post_id
+                self.executor.submit(self.send, claim)
+        for when in self._other_wakeups(now):
+            wake_at(when)
+        return next_wake
+
+    def _kind_group(self, kind: str) -> str:
+        return "chat" if kind in CHAT_KINDS else kind
+
+    def _window(self, kind: str) -> timedelta:
+        return self.windows[self._kind_group(kind)]
+
+    def _other_wakeups(self, now: datetime) -> list[datetime]:
+        """Reconciliation retries and leases that will expire also need a wake-up."""
+        from sqlalchemy import func, select
+
+        with self.db.read() as session:
+            times = [
+                session.scalar(
+                    select(func.min(Post.next_attempt_at)).where(
+                        Post.state == PostState.UNKNOWN, Post.held.is_(False)
+                    )
+                ),
+                session.scalar(
+                    select(func.min(Post.lease_until)).where(Post.state == PostState.SENDING)
+                ),
+            ]
+        return [max(t, now) for t in times if t is not None]
+
+    def _skip(self, post_id: int, key: str, account: str, now: datetime, reason: str) -> None:
+        with self.db.write() as session:
+            store.set_state(session, post_id, now, PostState.SKIPPED, reason)
+        log.warning(
+            reason,
+            extra={
+                "event": "post.skipped",
+                "post": key,
+                "account": account,
+                "state": PostState.SKIPPED,
+            },
+        )
+
+    def _within_budget(self, cand: store.Candidate, spend: dict[str, float], now: datetime) -> bool:
+        account = self.config.settings.accounts.get(cand.account)
+        budget = account.monthly_budget_usd if account else None
+        if budget is None:
+            return True
+        if cand.account not in spend:
+            with self.db.read() as session:
+                spend[cand.account] = store.month_spend(session, cand.account, now)
+        if spend[cand.account] + cand.estimated_cost <= budget + 1e-9:
+            return True
+        reason = (
+            f"held: sending it would take {cand.account}'s API spend this month to "
+            f"${spend[cand.account] + cand.estimated_cost:.3f}, over its ${budget:.2f} budget; "
+            "raise monthly_budget_usd or release it next month"
+        )
+        with self.db.write() as session:
+            store.set_state(session, cand.post_id, now, PostState.QUEUED, reason, held=True)
+        self.notify(
+            f"Post {cand.key} held: over budget", reason, post=cand.key, account=cand.account
+        )
+        return False
+
+    # -- sending one post ------------------------------------------------------------------
+
+    def _outgoing(self, post: Post, publisher: Publisher) -> OutgoingPost:
+        with self.db.read() as session:
+            original = session.get(Post, post.depends_on_id) if post.depends_on_id else None
+            previous = None
+            if post.reply_to_previous and post.chat_key:
+                from sqlalchemy import select
+
+                previous = session.scalars(
+                    select(Post.remote_id)
+                    .where(
+                        Post.chat_key == post.chat_key,
+                        Post.account_key == post.account_key,
+                        Post.kind != "repost",
+                        Post.seq < post.seq,
+                        Post.state == PostState.POSTED,
+                    )
+                    .order_by(Post.seq.desc())
+                    .limit(1)
+                ).first()
+        if post.kind == "repost":
+            if original is None or original.remote_id is None:
+                raise BadRequest("its original has no remote id to repost")
+            return OutgoingPost(post.key, repost_of=original.remote_id)
+        media: list[Media] = []
+        if post.media_path:
+            media.append(Media(Path(post.media_path), post.alt or ""))
+        elif post.card and not isinstance(publisher, DryRunPublisher):
+            raise BadRequest(f"card '{post.card}' has not been rendered; run chatbot render")
+        if post.image:
+            image = Path(post.image)
+            if not image.is_absolute():
+                image = self.config.content_dir / image
+            if not image.is_file():
+                raise BadRequest(f"image {image} not found")
+            media.append(Media(image, post.alt or ""))
+        return OutgoingPost(post.key, post.text, tuple(media), reply_to=previous)
+
+    def send(self, claim: store.Claim) -> None:
+        """Publish one claimed post and record the outcome. Runs in the executor's threads."""
+        try:
+            self._send(claim)
+        finally:
+            self.in_flight.pop(claim.token, None)
+            if self.on_sent is not None:
+                self.on_sent()
+
+    def _send(self, claim: store.Claim) -> None:
+        with self.db.read() as session:
+            post = session.get(Post, claim.post_id)
+        if post is None:
+            return
+        if self.stopping:
+            store.release_claims(self.db, [claim.token], self.clock.now())
+            return
+        publisher = self.publishers.get(post.account_key)
+        extra = {"post": post.key, "account": post.account_key}
+        if publisher is None:
+            self._fail(claim, post, f"no publisher for account {post.account_key}")
+            return
+        try:
+            outgoing = self._outgoing(post, publisher)
+            try:
+                published = publisher.publish(outgoing)
+            except ReplyNotAllowed as exc:
+                # X's 2026 reply rules: fall back to a standalone post, and say so.
+                log.warning(
+                    "reply refused; posting standalone",
+                    extra={"event": "post.reply_fallback", "detail": exc.message, **extra},
+                )
+                published = publisher.publish(
+                    OutgoingPost(outgoing.key, outgoing.text, outgoing.media)
+                )
+        except PublishError as exc:
+            self._handle_error(claim, post, exc)
+            return
+        except Exception as exc:
+            # A bug after the request may have gone out: treat as unknown, reconcile, never resend.
+            log.exception("unexpected error while sending", extra={"event": "post.error", **extra})
+            self._handle_error(claim, post, OutcomeUnknown(f"internal error: {type(exc).__name__}"))
+            return
+        self._posted(claim, post, published)
+
+    def _posted(self, claim: store.Claim, post: Post, published: Published) -> None:
+        now = self.clock.now()
+        recorded = store.finish(
+            self.db,
+            claim,
+            now,
+            PostState.POSTED,
+            None,
+            remote_id=published.remote_id,
+            remote_url=published.url,
+            posted_at=now,
+            next_attempt_at=None,
+        )
+        log.info(
+            "posted",
+            extra={
+                "event": "post.posted",
+                "post": post.key,
+                "account": post.account_key,
+                "state": PostState.POSTED,
+                "remote_id": published.remote_id,
+                "recorded": recorded,
+            },
+        )
+
+    def _fail(self, claim: store.Claim, post: Post, reason: str) -> None:
+        store.finish(self.db, claim, self.clock.now(), PostState.FAILED, reason)
+        self.notify(f"Post {post.key} failed", reason, post=post.key, account=post.account_key)
+
+    def _handle_error(self, claim: store.Claim, post: Post, exc: PublishError) -> None:
+        now = self.clock.now()
+        account = post.account_key
+        extra = {"post": post.key, "account": account}
+        if isinstance(exc, RateLimited):
+            until = exc.reset_at or now + DEFAULT_RATE_LIMIT_WAIT
+            store.update_account(self.db, account, rate_limited_until=until)
+            store.finish(
+                self.db,
+                claim,
+                now,
+                PostState.QUEUED,
+                f"rate limited until {until:%H:%M:%S}Z",
+                attempts=post.attempts - 1,
+                sent_at=None,
+            )
+            log.warning(
+                "rate limited",
+                extra={"event": "account.rate_limited", "until": until.isoformat(), **extra},
+            )
+        elif isinstance(exc, (Unauthorized, UsageCapped)):
+            reason = f"paused: {exc.message}"
+            store.update_account(self.db, account, paused=True, paused_reason=reason)
+            store.finish(
+                self.db,
+                claim,
+                now,
+                PostState.QUEUED,
+                f"waiting: account {reason}",
+                attempts=post.attempts - 1,
+                sent_at=None,
+            )
+            store.add_audit(self.db, now, "worker", "account.paused", account, reason=reason)
+            self.notify(
+                f"Account {account} paused", f"{reason}. Fix it, then resume the account.", **extra
+            )
+        elif isinstance(exc, DuplicateContent):
+            store.finish(self.db, claim, now, PostState.UNKNOWN, exc.message, next_attempt_at=now)
+            log.warning(exc.message, extra={"event": "post.unknown", **extra})
+            if self.on_sent is not None:
+                self.on_sent()
+        elif exc.may_exist:
+            store.finish(
+                self.db,
+                claim,
+                now,
+                PostState.UNKNOWN,
+                exc.message,
+                next_attempt_at=now + self.reconcile_delay,
+            )
+            log.warning(exc.message, extra={"event": "post.unknown", **extra})
+        elif isinstance(exc, TransientError):
+            if post.attempts >= self.config.settings.worker.max_attempts:
+                self._fail(claim, post, f"gave up after {post.attempts} attempts: {exc.message}")
+                return
+            store.finish(
+                self.db,
+                claim,
+                now,
+                PostState.QUEUED,
+                exc.message,
+                next_attempt_at=now + self.retry_delay,
+                sent_at=None,
+            )
+            log.warning(exc.message, extra={"event": "post.retry", **extra})
+        else:
+            self._fail(claim, post, exc.message)

@@ -1,0 +1,133 @@
+"""The timer. The only module that imports APScheduler.
+
+APScheduler (3.x, memory job store) wakes the dispatcher at the next due time, so a post leaves
+within milliseconds of its time with no polling delay. It keeps no state that matters: the
+database is the source of truth and the schedule is rebuilt from it on start. Jobs receive an id
+(never an object) and every error goes to one handler. A wake requested while a dispatch cycle
+runs is remembered and honoured when the cycle ends, never dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger("chatbot.jobqueue")
+_QUEUES: dict[str, JobQueue] = {}
+_IDS = itertools.count(1)
+ERROR_RETRY = timedelta(seconds=5)
+
+
+def _run_job(queue_id: str, job: str) -> None:
+    queue = _QUEUES.get(queue_id)
+    if queue is not None:
+        queue.run_job(job)
+
+
+class JobQueue:
+    def __init__(
+        self,
+        step: Callable[[], datetime | None],
+        changed: Callable[[], bool],
+        refresh: timedelta,
+        on_error: Callable[[BaseException], None],
+        after_step: Callable[[], None] | None = None,
+    ):
+        self.id = f"jobqueue-{next(_IDS)}"
+        self._step = step
+        self._changed = changed
+        self._refresh = refresh
+        self._on_error = on_error
+        self._after_step = after_step
+        self._lock = threading.Lock()
+        self._running = False
+        self._pending: datetime | None = None
+        self._scheduled_for: datetime | None = None
+        self._scheduler = BackgroundScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        self._scheduler.add_listener(self._job_error, EVENT_JOB_ERROR)
+
+    def start(self) -> None:
+        _QUEUES[self.id] = self
+        self._scheduler.start()
+        self._scheduler.add_job(
+            _run_job,
+            "interval",
+            seconds=self._refresh.total_seconds(),
+            args=[self.id, "refresh"],
+            id="refresh",
+        )
+        self.wake_now()
+
+    def wake_now(self) -> None:
+        self.wake_at(datetime.now(UTC))
+
+    def wake_at(self, when: datetime) -> None:
+        with self._lock:
+            if self._running:
+                self._pending = when if self._pending is None else min(self._pending, when)
+                return
+            if self._scheduled_for is not None and self._scheduled_for <= when:
+                return
+            self._scheduled_for = when
+            self._scheduler.add_job(
+                _run_job,
+                "date",
+                run_date=when,
+                args=[self.id, "dispatch"],
+                id="dispatch",
+                replace_existing=True,
+            )
+
+    def run_job(self, job: str) -> None:
+        if job == "refresh":
+            if self._changed():
+                self.wake_now()
+            return
+        with self._lock:
+            self._running = True
+            self._scheduled_for = None
+        next_wake: datetime | None = None
+        try:
+            while True:
+                try:
+                    next_wake = self._step()
+                except Exception as exc:
+                    self._on_error(exc)
+                    next_wake = datetime.now(UTC) + ERROR_RETRY
+                if self._after_step is not None:
+                    self._after_step()
+                with self._lock:
+                    pending, self._pending = self._pending, None
+                if pending is not None and pending <= datetime.now(UTC):
+                    continue
+                if pending is not None:
+                    next_wake = pending if next_wake is None else min(pending, next_wake)
+                break
+        finally:
+            with self._lock:
+                self._running = False
+        if next_wake is not None:
+            self.wake_at(next_wake)
+
+    def _job_error(self, event: JobExecutionEvent) -> None:
+        if event.exception is not None:
+            self._on_error(event.exception)
+
+    def shutdown(self) -> None:
+        """Stop the timers and wait for a running cycle to finish."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+        _QUEUES.pop(self.id, None)

@@ -1,0 +1,254 @@
+"""The engine's database operations: promote, claim, record outcomes, release.
+
+Claiming moves a post to ``sending`` with a token and a lease and is committed before any
+network call. SQLite: the write transaction starts with BEGIN IMMEDIATE and the claim is a
+conditional UPDATE whose row count says who won. PostgreSQL: candidates are locked with
+``FOR UPDATE SKIP LOCKED`` so concurrent workers take different posts instead of queueing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from chatbot.db.models import Account, AuditEntry, Post, PostState
+from chatbot.db.session import Database
+
+WAITING = (PostState.APPROVED, PostState.QUEUED)
+SPEND_STATES = (PostState.POSTED, PostState.SENDING, PostState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Claim:
+    post_id: int
+    token: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A queued post that may be due, with what the dispatcher needs to decide."""
+
+    post_id: int
+    key: str
+    account: str
+    kind: str
+    scheduled_at: datetime
+    due_at: datetime | None  # None: waits on its original
+    original_state: str | None
+    estimated_cost: float
+
+
+def promote_approved(db: Database, now: datetime) -> int:
+    """approved -> queued: the worker has taken it on (status shows the difference)."""
+    with db.write() as session:
+        result = session.execute(
+            update(Post)
+            .where(Post.state == PostState.APPROVED)
+            .values(state=PostState.QUEUED, updated_at=now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def candidates(db: Database, now: datetime, horizon: datetime | None = None) -> list[Candidate]:
+    """Queued, not held posts with their due time (reposts: original's posted time + offset)."""
+    original = aliased(Post)
+    query = (
+        select(
+            Post.id,
+            Post.key,
+            Post.account_key,
+            Post.kind,
+            Post.scheduled_at,
+            Post.offset_seconds,
+            Post.next_attempt_at,
+            Post.estimated_cost,
+            original.state,
+            original.posted_at,
+        )
+        .outerjoin(original, Post.depends_on_id == original.id)
+        .where(Post.state == PostState.QUEUED, Post.held.is_(False))
+        .order_by(Post.scheduled_at, Post.seq, Post.id)
+    )
+    out = []
+    with db.read() as session:
+        for row in session.execute(query):
+            (pid, key, account, kind, scheduled, offset, next_attempt, cost, o_state, o_posted) = (
+                row
+            )
+            due: datetime | None = scheduled
+            if kind == "repost":
+                if o_state == PostState.POSTED and o_posted is not None:
+                    due = o_posted + timedelta(seconds=offset or 0)
+                else:
+                    due = None
+            if due is not None and next_attempt is not None and next_attempt > due:
+                due = next_attempt
+            out.append(Candidate(pid, key, account, kind, scheduled, due, o_state, cost))
+    return out
+
+
+def claim(db: Database, post_id: int, now: datetime, lease: timedelta) -> Claim | None:
+    """Take one post for sending; ``None`` if another worker got it first."""
+    token = secrets.token_hex(16)
+    with db.write() as session:
+        if not db.is_sqlite:
+            locked = session.execute(
+                select(Post.id)
+                .where(Post.id == post_id, Post.state == PostState.QUEUED, Post.held.is_(False))
+                .with_for_update(skip_locked=True)
+            ).first()
+            if locked is None:
+                return None
+        result = session.execute(
+            update(Post)
+            .where(Post.id == post_id, Post.state == PostState.QUEUED, Post.held.is_(False))
+            .values(
+                state=PostState.SENDING,
+                claim_token=token,
+                lease_until=now + lease,
+                sent_at=now,
+                attempts=Post.attempts + 1,
+                updated_at=now,
+            )
+        )
+        if (getattr(result, "rowcount", 0) or 0) != 1:
+            return None
+    return Claim(post_id, token)
+
+
+def finish(
+    db: Database,
+    claim: Claim,
+    now: datetime,
+    state: PostState,
+    reason: str | None = None,
+    **values: object,
+) -> bool:
+    """Record an outcome if the claim is still ours (a lease may have expired meanwhile)."""
+    with db.write() as session:
+        result = session.execute(
+            update(Post)
+            .where(Post.id == claim.post_id, Post.claim_token == claim.token)
+            .values(
+                state=state,
+                state_reason=reason,
+                claim_token=None,
+                lease_until=None,
+                updated_at=now,
+                **values,
+            )
+        )
+        return (getattr(result, "rowcount", 0) or 0) == 1
+
+
+def set_state(
+    session: Session,
+    post_id: int,
+    now: datetime,
+    state: PostState,
+    reason: str | None,
+    **values: object,
+) -> None:
+    session.execute(
+        update(Post)
+        .where(Post.id == post_id)
+        .values(state=state, state_reason=reason, updated_at=now, **values)
+    )
+
+
+def expire_leases(db: Database, now: datetime) -> list[str]:
+    """Posts left in ``sending`` by a worker that vanished: their outcome is unknown."""
+    with db.write() as session:
+        rows = list(
+            session.scalars(
+                select(Post).where(Post.state == PostState.SENDING, Post.lease_until < now)
+            )
+        )
+        for post in rows:
+            post.state = PostState.UNKNOWN
+            post.state_reason = "the worker sending it stopped before recording the outcome"
+            post.claim_token = None
+            post.lease_until = None
+            post.next_attempt_at = now
+            post.updated_at = now
+        return [p.key for p in rows]
+
+
+def release_claims(db: Database, tokens: list[str], now: datetime) -> int:
+    """Give back claims that were never sent (clean shutdown)."""
+    if not tokens:
+        return 0
+    with db.write() as session:
+        result = session.execute(
+            update(Post)
+            .where(Post.claim_token.in_(tokens), Post.state == PostState.SENDING)
+            .values(
+                state=PostState.QUEUED,
+                claim_token=None,
+                lease_until=None,
+                sent_at=None,
+                attempts=Post.attempts - 1,
+                updated_at=now,
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def month_spend(session: Session, account: str, now: datetime) -> float:
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return float(
+        session.scalar(
+            select(func.coalesce(func.sum(Post.estimated_cost), 0.0)).where(
+                Post.account_key == account,
+                Post.state.in_(SPEND_STATES),
+                Post.sent_at >= month_start,
+            )
+        )
+        or 0.0
+    )
+
+
+def accounts(db: Database) -> dict[str, Account]:
+    with db.read() as session:
+        return {a.key: a for a in session.scalars(select(Account))}
+
+
+def update_account(db: Database, key: str, **values: object) -> None:
+    with db.write() as session:
+        session.execute(update(Account).where(Account.key == key).values(**values))
+
+
+def add_audit(
+    db: Database, now: datetime, actor: str, action: str, target: str, **detail: object
+) -> None:
+    with db.write() as session:
+        session.add(AuditEntry(at=now, actor=actor, action=action, target=target, detail=detail))
+
+
+def fingerprint(db: Database) -> tuple[object, ...]:
+    """Cheap summary that changes whenever posts or accounts change (for the refresh timer)."""
+    with db.read() as session:
+        posts = session.execute(select(func.count(Post.id), func.max(Post.updated_at))).one()
+        paused = session.scalar(select(func.count(Account.id)).where(Account.paused.is_(True)))
+        return (*posts, paused)
+
+
+def is_idle(db: Database) -> bool:
+    """No post is still waiting to be sent: each is final, failed, a draft, held for a person,
+    or waits on an account a person paused."""
+    with db.read() as session:
+        paused = select(Account.key).where(Account.paused.is_(True))
+        waiting = session.scalar(
+            select(func.count(Post.id)).where(
+                Post.held.is_(False),
+                Post.account_key.not_in(paused),
+                Post.state.in_(
+                    (PostState.APPROVED, PostState.QUEUED, PostState.SENDING, PostState.UNKNOWN)
+                ),
+            )
+        )
+        return not waiting

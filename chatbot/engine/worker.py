@@ -1,0 +1,166 @@
+"""``chatbot run``: publishers, dispatcher, timer and a clean shutdown on SIGTERM.
+
+Shutdown: stop claiming, let in-flight requests finish and record their outcome, give back any
+claim that was never sent. A worker killed with SIGKILL leaves at most the posts it was sending
+in ``sending``; their lease expires and they are reconciled against the timeline, never resent.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+from typing import TextIO
+
+from chatbot.config import Config, x_credentials
+from chatbot.db.session import Database
+from chatbot.engine import store
+from chatbot.engine.clock import Clock, SystemClock
+from chatbot.engine.dispatcher import Dispatcher
+from chatbot.engine.jobqueue import JobQueue
+from chatbot.engine.notify import Notifier
+from chatbot.errors import ConfigError
+from chatbot.publishers.base import Publisher, PublishError, Unauthorized
+from chatbot.publishers.dryrun import DryRunPublisher
+from chatbot.publishers.x import XPublisher
+from chatbot.queue.apply import sync_accounts
+from chatbot.timeutil import parse_duration
+
+log = logging.getLogger("chatbot.worker")
+
+
+def build_publishers(config: Config, clock: Clock, out: TextIO | None) -> dict[str, Publisher]:
+    """One publisher per account; refuses to start when live credentials are missing."""
+    settings = config.settings
+    dry_log = config.resolve(settings.worker.dryrun_log)
+    publishers: dict[str, Publisher] = {}
+    for key, account in settings.accounts.items():
+        if settings.publisher == "dryrun" or account.platform == "dryrun":
+            publishers[key] = DryRunPublisher(
+                key, account.handle, log_path=dry_log, out=out, clock=clock
+            )
+        elif account.platform == "x":
+            creds = x_credentials(key, account)
+            publishers[key] = XPublisher(
+                key,
+                account.handle,
+                api_key=creds["api_key"],
+                api_secret=creds["api_secret"],
+                access_token=creds["access_token"],
+                access_secret=creds["access_secret"],
+                base_url=settings.platforms.x.api_base_url,
+                timeout=settings.platforms.x.request_timeout,
+            )
+        else:
+            raise ConfigError(
+                f"accounts.{key}.platform: posting to {account.platform} is not available yet; "
+                "set publisher: dryrun to rehearse, or use an x account",
+                config.path,
+            )
+    return publishers
+
+
+class Worker:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        clock: Clock | None = None,
+        out: TextIO | None = sys.stdout,
+        until_idle: bool = False,
+        publishers: dict[str, Publisher] | None = None,
+    ):
+        self.config = config
+        self.db = db
+        self.clock = clock or SystemClock()
+        self.until_idle = until_idle
+        self.stop_event = threading.Event()
+        self.notifier = Notifier(config.settings.notify.urls)
+        self.publishers = publishers or build_publishers(config, self.clock, out)
+        worker = config.settings.worker
+        self.executor = ThreadPoolExecutor(worker.concurrency, thread_name_prefix="send")
+        self.dispatcher = Dispatcher(
+            db,
+            config,
+            self.publishers,
+            self.clock,
+            self.notifier,
+            self.executor,
+            on_sent=self._sent,
+        )
+        self._fingerprint: tuple[object, ...] | None = None
+        self.jobqueue = JobQueue(
+            self.dispatcher.run_due,
+            self._changed,
+            parse_duration(worker.refresh),
+            self._error,
+            after_step=self._check_idle,
+        )
+
+    def _sent(self) -> None:
+        # An original confirmed may make its reposts due: look again at once.
+        self.jobqueue.wake_now()
+
+    def _changed(self) -> bool:
+        current = store.fingerprint(self.db)
+        changed = current != self._fingerprint
+        self._fingerprint = current
+        return changed
+
+    def _check_idle(self) -> None:
+        if self.until_idle and not self.dispatcher.in_flight and store.is_idle(self.db):
+            self.stop_event.set()
+
+    def _error(self, exc: BaseException) -> None:
+        log.error("dispatch cycle failed", exc_info=exc, extra={"event": "worker.error"})
+        self.notifier("The posting worker hit an error", f"{type(exc).__name__}: {exc}")
+
+    def _check_accounts(self) -> None:
+        now = self.clock.now()
+        for key, publisher in self.publishers.items():
+            try:
+                publisher.check_credentials()
+            except Unauthorized as exc:
+                reason = f"paused: {exc.message}"
+                store.update_account(self.db, key, paused=True, paused_reason=reason)
+                store.add_audit(self.db, now, "worker", "account.paused", key, reason=reason)
+                self.notifier(f"Account {key} paused", reason, account=key)
+            except PublishError as exc:
+                log.warning(
+                    "credential check failed",
+                    extra={"event": "account.check_failed", "account": key, "error": exc.message},
+                )
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("stopping", extra={"event": "worker.stopping", "signal": signum})
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def run(self) -> None:
+        with self.db.write() as session:
+            sync_accounts(session, self.config)
+        self._check_accounts()
+        log.info(
+            "worker started",
+            extra={"event": "worker.started", "publisher": self.config.settings.publisher},
+        )
+        self.jobqueue.start()
+        try:
+            self.stop_event.wait()
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        self.dispatcher.stopping = True
+        self.jobqueue.shutdown()
+        self.executor.shutdown(wait=True)
+        released = store.release_claims(self.db, list(self.dispatcher.in_flight), self.clock.now())
+        for publisher in self.publishers.values():
+            publisher.close()
+        log.info("worker stopped", extra={"event": "worker.stopped", "released": released})

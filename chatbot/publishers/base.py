@@ -1,0 +1,120 @@
+"""The publisher interface and the errors the engine understands.
+
+The engine never sees a library's exception (tweepy, requests, ...): each publisher translates
+them into these, which carry what the engine needs to decide (a reset time, whether the post may
+exist, a message a person can act on).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Media:
+    path: Path
+    alt: str
+
+
+@dataclass(frozen=True)
+class OutgoingPost:
+    """What to publish: text and media, or a repost of an existing remote post."""
+
+    key: str
+    text: str = ""
+    media: tuple[Media, ...] = ()
+    reply_to: str | None = None
+    repost_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    remote_id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class RemotePost:
+    """A post read back from the account's timeline, for reconciliation."""
+
+    remote_id: str
+    text: str
+    created_at: datetime | None
+    url: str
+    repost_of: str | None = None
+
+
+class PublishError(Exception):
+    """Base of every publishing error. ``may_exist``: the post might have been created."""
+
+    may_exist = False
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class RateLimited(PublishError):
+    """Nothing was created; the account must wait until ``reset_at``."""
+
+    def __init__(self, message: str, reset_at: datetime | None):
+        super().__init__(message)
+        self.reset_at = reset_at
+
+
+class UsageCapped(PublishError):
+    """The app is out of API credit: nothing more goes out until a person adds some."""
+
+
+class Unauthorized(PublishError):
+    """Credentials rejected: the account is paused and a person is told."""
+
+
+class DuplicateContent(PublishError):
+    """The platform says this text was already posted: reconcile, never retry."""
+
+    may_exist = True
+
+
+class BadRequest(PublishError):
+    """The platform refused the post as it is (the message says why): a person must edit it."""
+
+
+class ReplyNotAllowed(BadRequest):
+    """The platform refused a reply (X's 2026 rules): post standalone instead."""
+
+
+class OutcomeUnknown(PublishError):
+    """Timeout, dropped connection or server error after sending: the post may exist."""
+
+    may_exist = True
+
+
+class TransientError(PublishError):
+    """A failure before anything was sent (e.g. connection refused): safe to try again later."""
+
+
+@dataclass
+class Publisher(abc.ABC):
+    """One account on one platform. Implementations are short and hold no scheduling logic."""
+
+    account: str
+    handle: str = ""
+    sent: list[OutgoingPost] = field(default_factory=list, repr=False)
+
+    @abc.abstractmethod
+    def publish(self, post: OutgoingPost) -> Published:
+        """Create the post (or the repost). Raises a ``PublishError`` subclass on failure."""
+
+    @abc.abstractmethod
+    def recent_posts(self, since: datetime) -> list[RemotePost]:
+        """The account's own posts (and reposts) created since ``since``, newest first."""
+
+    def check_credentials(self) -> None:  # noqa: B027 - optional hook
+        """Raise ``Unauthorized`` if the credentials do not work (called once at start)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release network resources."""

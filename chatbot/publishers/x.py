@@ -1,0 +1,278 @@
+"""The X publisher, through tweepy 4.17 (OAuth 1.0a user context).
+
+The only module that imports tweepy. tweepy hard-codes ``https://api.twitter.com`` and passes no
+timeout, so its session is replaced by ``RoutedSession``, which rewrites the host to the
+configured ``platforms.x.api_base_url`` *before* the OAuth 1.0a signature is computed (the
+signature covers the URL) and gives every request a timeout. Media go through X's v2 upload and
+metadata endpoints, which tweepy 4.17 does not wrap. ``wait_on_rate_limit`` stays off: a 429
+becomes ``RateLimited`` with the reset time and the engine decides what waits.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+import tweepy
+
+from chatbot.publishers.base import (
+    BadRequest,
+    DuplicateContent,
+    OutcomeUnknown,
+    OutgoingPost,
+    Published,
+    Publisher,
+    PublishError,
+    RateLimited,
+    RemotePost,
+    ReplyNotAllowed,
+    TransientError,
+    Unauthorized,
+    UsageCapped,
+)
+
+TWEEPY_HOST = "https://api.twitter.com"
+T = TypeVar("T")
+
+
+class RoutedSession(requests.Session):
+    """A session that sends tweepy's requests to another host, each with a timeout."""
+
+    def __init__(self, base_url: str, timeout: float):
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        text = url.decode() if isinstance(url, bytes) else url
+        if text.startswith(TWEEPY_HOST):
+            text = self.base_url + text[len(TWEEPY_HOST) :]
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, text, *args, **kwargs)
+
+
+def _detail(exc: tweepy.HTTPException) -> str:
+    messages = [m for m in getattr(exc, "api_messages", []) if m]
+    if messages:
+        return "; ".join(str(m) for m in messages)
+    return f"HTTP {exc.response.status_code}"
+
+
+def _problem_type(exc: tweepy.HTTPException) -> str:
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return ""
+    return str(body.get("type", "")) if isinstance(body, dict) else ""
+
+
+@dataclass
+class XPublisher(Publisher):
+    api_key: str = field(default="", repr=False)
+    api_secret: str = field(default="", repr=False)
+    access_token: str = field(default="", repr=False)
+    access_secret: str = field(default="", repr=False)
+    base_url: str = "https://api.x.com"
+    timeout: float = 15.0
+    public_url: str = "https://x.com"
+    _client: tweepy.Client | None = field(default=None, repr=False)
+    _user_id: str | None = None
+
+    @property
+    def client(self) -> tweepy.Client:
+        if self._client is None:
+            client = tweepy.Client(
+                consumer_key=self.api_key,
+                consumer_secret=self.api_secret,
+                access_token=self.access_token,
+                access_token_secret=self.access_secret,
+                wait_on_rate_limit=False,
+            )
+            client.session = RoutedSession(self.base_url, self.timeout)
+            self._client = client
+        return self._client
+
+    def _auth(self) -> Any:
+        return tweepy.OAuth1UserHandler(
+            self.api_key, self.api_secret, self.access_token, self.access_secret
+        ).apply_auth()
+
+    # -- translation -------------------------------------------------------------------------
+
+    def _call(self, action: Callable[[], T], creates: bool) -> T:
+        """Run a request, translating every failure into the project's errors.
+
+        ``creates``: the request creates something, so a timeout or a 5xx means it may exist.
+        """
+        try:
+            return action()
+        except tweepy.TooManyRequests as exc:
+            if "usage-capped" in _problem_type(exc):
+                raise UsageCapped(f"X usage cap reached: {_detail(exc)}") from None
+            reset = (
+                datetime.fromtimestamp(exc.reset_time, UTC) if exc.reset_time is not None else None
+            )
+            raise RateLimited(f"rate limited by X: {_detail(exc)}", reset) from None
+        except tweepy.Unauthorized as exc:
+            raise Unauthorized(f"X rejected the credentials: {_detail(exc)}") from None
+        except tweepy.Forbidden as exc:
+            detail = _detail(exc)
+            if "duplicate" in detail.lower():
+                raise DuplicateContent(f"X: {detail}") from None
+            if "already retweeted" in detail.lower() or "already reposted" in detail.lower():
+                raise DuplicateContent(f"X: {detail}") from None
+            if "reply" in detail.lower() and "not allowed" in detail.lower():
+                raise ReplyNotAllowed(f"X refused the reply: {detail}") from None
+            raise BadRequest(f"X refused it (403): {detail}") from None
+        except (tweepy.BadRequest, tweepy.NotFound) as exc:
+            raise BadRequest(f"X refused it: {_detail(exc)}") from None
+        except tweepy.TwitterServerError as exc:
+            if creates:
+                raise OutcomeUnknown(f"X server error {exc.response.status_code}") from None
+            raise TransientError(f"X server error {exc.response.status_code}") from None
+        except tweepy.HTTPException as exc:
+            raise BadRequest(f"X answered {exc.response.status_code}: {_detail(exc)}") from None
+        except requests.ConnectionError as exc:
+            # Refused before anything was sent is safe; a dropped connection may not be.
+            if creates and not _refused(exc):
+                raise OutcomeUnknown(f"connection to X lost: {type(exc).__name__}") from None
+            raise TransientError(f"cannot reach X: {type(exc).__name__}") from None
+        except requests.Timeout:
+            if creates:
+                raise OutcomeUnknown(f"X did not answer within {self.timeout:g}s") from None
+            raise TransientError(f"X did not answer within {self.timeout:g}s") from None
+        except requests.RequestException as exc:
+            raise TransientError(f"request to X failed: {type(exc).__name__}") from None
+
+    def _raw(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A request tweepy 4.17 does not wrap (v2 media), with tweepy's error classes."""
+        response = self.client.session.request(
+            method, f"{self.base_url}{path}", auth=self._auth(), **kwargs
+        )
+        if response.status_code == 400:
+            raise tweepy.BadRequest(response)
+        if response.status_code == 401:
+            raise tweepy.Unauthorized(response)
+        if response.status_code == 403:
+            raise tweepy.Forbidden(response)
+        if response.status_code == 429:
+            reset = response.headers.get("x-rate-limit-reset")
+            raise tweepy.TooManyRequests(response, reset_time=int(reset) if reset else None)
+        if response.status_code >= 500:
+            raise tweepy.TwitterServerError(response)
+        if not 200 <= response.status_code < 300:
+            raise tweepy.HTTPException(response)
+        data: dict[str, Any] = response.json()
+        return data
+
+    # -- Publisher ---------------------------------------------------------------------------
+
+    def user_id(self) -> str:
+        if self._user_id is None:
+            me = self._call(lambda: self.client.get_me(user_auth=True), creates=False)
+            self._user_id = str(me.data["id"])
+        return self._user_id
+
+    def check_credentials(self) -> None:
+        self.user_id()
+
+    def _upload(self, post: OutgoingPost) -> list[str]:
+        """v2 media upload, then alt text through v2 media metadata, for each image."""
+        ids = []
+        for media in post.media:
+            mime = mimetypes.guess_type(media.path.name)[0] or "image/png"
+            content = media.path.read_bytes()
+
+            def upload(
+                name: str = media.path.name, body: bytes = content, mime: str = mime
+            ) -> dict[str, Any]:
+                return self._raw(
+                    "POST",
+                    "/2/media/upload",
+                    files={"media": (name, body, mime)},
+                    data={"media_category": "tweet_image", "media_type": mime},
+                )
+
+            media_id = str(self._call(upload, creates=False)["data"]["id"])
+
+            def describe(media_id: str = media_id, alt: str = media.alt) -> dict[str, Any]:
+                return self._raw(
+                    "POST",
+                    "/2/media/metadata",
+                    json={"id": media_id, "metadata": {"alt_text": {"text": alt}}},
+                )
+
+            self._call(describe, creates=False)
+            ids.append(media_id)
+        return ids
+
+    def publish(self, post: OutgoingPost) -> Published:
+        if post.repost_of is not None:
+            user = self.user_id()
+            self._call(lambda: self.client.retweet(post.repost_of, user_auth=True), creates=True)
+            self.sent.append(post)
+            # A repost has no id of its own in the v2 response; point at the original.
+            return Published(
+                post.repost_of, f"{self.public_url}/i/web/status/{post.repost_of}#{user}"
+            )
+        media_ids = self._upload(post) if post.media else None
+        response = self._call(
+            lambda: self.client.create_tweet(
+                text=post.text,
+                media_ids=media_ids,
+                in_reply_to_tweet_id=post.reply_to,
+                user_auth=True,
+            ),
+            creates=True,
+        )
+        data: Any = response.data
+        remote_id = str(data["id"])
+        self.sent.append(post)
+        handle = self.handle.lstrip("@") or "i/web"
+        return Published(remote_id, f"{self.public_url}/{handle}/status/{remote_id}")
+
+    def recent_posts(self, since: datetime) -> list[RemotePost]:
+        user = self.user_id()
+        response = self._call(
+            lambda: self.client.get_users_tweets(
+                user,
+                start_time=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                max_results=100,
+                tweet_fields=["created_at", "referenced_tweets"],
+                user_auth=True,
+            ),
+            creates=False,
+        )
+        posts = []
+        for tweet in response.data or []:
+            repost_of = None
+            for ref in tweet.referenced_tweets or []:
+                if ref.type == "retweeted":
+                    repost_of = str(ref.id)
+            handle = self.handle.lstrip("@") or "i/web"
+            posts.append(
+                RemotePost(
+                    str(tweet.id),
+                    tweet.text,
+                    tweet.created_at,
+                    f"{self.public_url}/{handle}/status/{tweet.id}",
+                    repost_of,
+                )
+            )
+        return posts
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.session.close()
+
+
+def _refused(exc: requests.ConnectionError) -> bool:
+    text = repr(exc)
+    return "ConnectionRefused" in text or "NewConnectionError" in text
+
+
+__all__ = ["PublishError", "RoutedSession", "XPublisher"]

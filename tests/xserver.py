@@ -1,0 +1,456 @@
+"""A local X-compatible API server on loopback, for tests and benchmarks.
+
+It speaks the v2 request and response shapes the project uses (create and delete posts, repost,
+users/me, user timeline, v2 media upload and metadata), verifies each OAuth 1.0a signature
+against the URL actually requested (so host routing is proven, not assumed), answers with
+rate-limit headers, refuses duplicate text as X does, and injects faults on demand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from oauthlib.oauth1.rfc5849 import signature as oauth_sig
+
+CONSUMER_KEY = "test-consumer-key"
+CONSUMER_SECRET = "test-consumer-secret"
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    token: str
+    secret: str
+
+
+@dataclass
+class Tweet:
+    id: str
+    author_id: str
+    text: str
+    created_at: datetime
+    media_ids: list[str] = field(default_factory=list)
+    reply_to: str | None = None
+    retweet_of: str | None = None
+
+
+@dataclass
+class Fault:
+    """What to do to the next matching request. ``kind``:
+
+    429, usage_capped, 401, 400, duplicate, reply_refused: answer with that error, create nothing;
+    503_after_create: create the post, then answer 503; hang_after_create: create the post, then
+    answer only after ``delay`` seconds (longer than the client's timeout); drop_after_create:
+    create the post, then close the connection without an answer.
+    """
+
+    method: str
+    path: str
+    kind: str
+    reset_in: int = 60
+    delay: float = 0.0
+
+
+class XServer:
+    def __init__(self, now: Callable[[], datetime] | None = None, post_limit: int = 100_000):
+        self.now = now or (lambda: datetime.now(UTC))
+        self.users: dict[str, User] = {}
+        self.tweets: dict[str, Tweet] = {}
+        self.media: dict[str, dict[str, Any]] = {}
+        self.faults: list[Fault] = []
+        self.log: list[tuple[str, str, int]] = []
+        self.post_limit = post_limit
+        self.window_counts: dict[str, int] = {}
+        self.create_delay = 0.0
+        self.lock = threading.Lock()
+        self._ids = itertools.count(1_860_000_000_000_000_001)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> XServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def add_user(self, username: str) -> User:
+        with self.lock:
+            user = User(str(next(self._ids)), username, f"token-{username}", f"secret-{username}")
+            self.users[user.token] = user
+        return user
+
+    def env_for(self, prefix: str, user: User) -> dict[str, str]:
+        return {
+            f"{prefix}_API_KEY": CONSUMER_KEY,
+            f"{prefix}_API_SECRET": CONSUMER_SECRET,
+            f"{prefix}_ACCESS_TOKEN": user.token,
+            f"{prefix}_ACCESS_SECRET": user.secret,
+        }
+
+    def inject(self, method: str, path: str, kind: str, **kw: Any) -> None:
+        with self.lock:
+            self.faults.append(Fault(method, path, kind, **kw))
+
+    def posts_by(self, username: str) -> list[Tweet]:
+        with self.lock:
+            return [
+                t
+                for t in self.tweets.values()
+                if self._user_by_id(t.author_id).username == username
+            ]
+
+    def _user_by_id(self, user_id: str) -> User:
+        return next(u for u in self.users.values() if u.id == user_id)
+
+    def new_id(self) -> str:
+        return str(next(self._ids))
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        # -- plumbing ----------------------------------------------------------------------
+
+        def _send(self, status: int, body: dict[str, Any], user: User | None = None) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json; charset=utf-8")
+            self.send_header("content-length", str(len(data)))
+            reset = int(server.now().timestamp()) + 900
+            self.send_header("x-rate-limit-limit", str(server.post_limit))
+            used = server.window_counts.get(user.id, 0) if user else 0
+            self.send_header("x-rate-limit-remaining", str(max(0, server.post_limit - used)))
+            self.send_header("x-rate-limit-reset", str(reset))
+            self.end_headers()
+            self.wfile.write(data)
+            server.log.append((self.command, self.path, status))
+
+        def _problem(
+            self,
+            status: int,
+            title: str,
+            detail: str,
+            kind: str = "about:blank",
+            headers: dict[str, str] | None = None,
+        ) -> None:
+            body = {"title": title, "detail": detail, "type": kind, "status": status}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/problem+json")
+            self.send_header("content-length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+            server.log.append((self.command, self.path, status))
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("content-length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _authenticate(self, body: bytes) -> User | None:
+            header = self.headers.get("authorization", "")
+            if not header.startswith("OAuth "):
+                return None
+            params = dict(
+                oauth_sig.collect_parameters(
+                    headers={"Authorization": header}, exclude_oauth_signature=False
+                )
+            )
+            user = server.users.get(params.get("oauth_token", ""))
+            if user is None or params.get("oauth_consumer_key") != CONSUMER_KEY:
+                return None
+            host = self.headers.get("host", "")
+            uri = f"http://{host}{self.path}"
+            ctype = self.headers.get("content-type", "")
+            form = body.decode() if ctype.startswith("application/x-www-form-urlencoded") else ""
+            collected = oauth_sig.collect_parameters(
+                uri_query=urlsplit(self.path).query,
+                body=form,
+                headers={"Authorization": header},
+                exclude_oauth_signature=True,
+            )
+            normalized = oauth_sig.normalize_parameters(collected)
+            base = oauth_sig.signature_base_string(
+                self.command, oauth_sig.base_string_uri(uri), normalized
+            )
+            expected = oauth_sig.sign_hmac_sha1(base, CONSUMER_SECRET, user.secret)
+            return user if expected == params.get("oauth_signature") else None
+
+        def _fault(self) -> Fault | None:
+            path = urlsplit(self.path).path
+            with server.lock:
+                for fault in server.faults:
+                    if fault.method == self.command and path.startswith(fault.path):
+                        server.faults.remove(fault)
+                        return fault
+            return None
+
+        def _error_fault(self, fault: Fault) -> bool:
+            kind = fault.kind
+            if kind == "429":
+                reset = int(server.now().timestamp()) + fault.reset_in
+                self._problem(
+                    429,
+                    "Too Many Requests",
+                    "Too Many Requests",
+                    headers={"x-rate-limit-reset": str(reset), "x-rate-limit-remaining": "0"},
+                )
+            elif kind == "usage_capped":
+                self._problem(
+                    429,
+                    "UsageCapExceeded",
+                    "Usage cap exceeded: monthly product cap",
+                    "https://api.twitter.com/2/problems/usage-capped",
+                )
+            elif kind == "401":
+                self._problem(401, "Unauthorized", "Unauthorized")
+            elif kind == "400":
+                self._send(
+                    400,
+                    {
+                        "errors": [{"message": "The `text` field is invalid."}],
+                        "title": "Invalid Request",
+                        "detail": "One or more parameters to your request was invalid.",
+                        "type": "https://api.twitter.com/2/problems/invalid-request",
+                    },
+                )
+            elif kind == "duplicate":
+                self._duplicate()
+            elif kind == "reply_refused":
+                self._problem(
+                    403,
+                    "Forbidden",
+                    "Reply to this conversation is not allowed "
+                    "because you have not been mentioned or otherwise engaged by the "
+                    "author of the post you are replying to.",
+                )
+            else:
+                return False
+            return True
+
+        def _duplicate(self) -> None:
+            self._problem(
+                403, "Forbidden", "You are not allowed to create a Tweet with duplicate content."
+            )
+
+        # -- routes ------------------------------------------------------------------------
+
+        def do_GET(self) -> None:
+            user = self._authenticate(b"")
+            if user is None:
+                return self._problem(401, "Unauthorized", "Unauthorized")
+            fault = self._fault()
+            if fault and self._error_fault(fault):
+                return None
+            parts = urlsplit(self.path)
+            query = dict(parse_qsl(parts.query))
+            if parts.path == "/2/users/me":
+                return self._send(
+                    200,
+                    {"data": {"id": user.id, "name": user.username, "username": user.username}},
+                    user,
+                )
+            if parts.path.startswith("/2/users/") and parts.path.endswith("/tweets"):
+                user_id = parts.path.split("/")[3]
+                start = query.get("start_time")
+                since = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
+                limit = int(query.get("max_results", 10))
+                with server.lock:
+                    mine = [
+                        t
+                        for t in server.tweets.values()
+                        if t.author_id == user_id and (since is None or t.created_at >= since)
+                    ]
+                mine.sort(key=lambda t: (t.created_at, int(t.id)), reverse=True)
+                data = []
+                for tweet in mine[:limit]:
+                    item: dict[str, Any] = {
+                        "id": tweet.id,
+                        "text": tweet.text,
+                        "created_at": _iso(tweet.created_at),
+                        "edit_history_tweet_ids": [tweet.id],
+                    }
+                    if tweet.retweet_of:
+                        item["referenced_tweets"] = [{"type": "retweeted", "id": tweet.retweet_of}]
+                    data.append(item)
+                body: dict[str, Any] = {"meta": {"result_count": len(data)}}
+                if data:
+                    body["data"] = data
+                return self._send(200, body, user)
+            return self._problem(404, "Not Found", f"no route {parts.path}")
+
+        def do_DELETE(self) -> None:
+            user = self._authenticate(b"")
+            if user is None:
+                return self._problem(401, "Unauthorized", "Unauthorized")
+            tweet_id = urlsplit(self.path).path.rsplit("/", 1)[-1]
+            with server.lock:
+                tweet = server.tweets.get(tweet_id)
+                if tweet is None or tweet.author_id != user.id:
+                    return self._problem(404, "Not Found", "Not Found")
+                del server.tweets[tweet_id]
+            return self._send(200, {"data": {"deleted": True}}, user)
+
+        def do_POST(self) -> None:
+            body = self._body()
+            user = self._authenticate(body)
+            if user is None:
+                return self._problem(401, "Unauthorized", "Unauthorized")
+            fault = self._fault()
+            if fault and self._error_fault(fault):
+                return None
+            path = urlsplit(self.path).path
+            if path == "/2/tweets":
+                return self._create(user, json.loads(body or b"{}"), fault)
+            if path.startswith("/2/users/") and path.endswith("/retweets"):
+                return self._retweet(user, json.loads(body or b"{}"), fault)
+            if path == "/2/media/upload":
+                return self._upload(user, body)
+            if path == "/2/media/metadata":
+                payload = json.loads(body or b"{}")
+                media = server.media.get(str(payload.get("id")))
+                if media is None:
+                    return self._problem(400, "Invalid Request", "unknown media id")
+                media["alt_text"] = payload["metadata"]["alt_text"]["text"]
+                return self._send(
+                    200,
+                    {"data": {"id": payload["id"], "associated_metadata": payload["metadata"]}},
+                    user,
+                )
+            return self._problem(404, "Not Found", f"no route {path}")
+
+        def _count(self, user: User) -> bool:
+            with server.lock:
+                used = server.window_counts.get(user.id, 0)
+                if used >= server.post_limit:
+                    return False
+                server.window_counts[user.id] = used + 1
+            return True
+
+        def _after_create(
+            self, fault: Fault | None, user: User, status: int, body: dict[str, Any]
+        ) -> None:
+            if fault is not None and fault.kind == "503_after_create":
+                return self._problem(503, "Service Unavailable", "Service Unavailable")
+            if fault is not None and fault.kind == "hang_after_create":
+                time.sleep(fault.delay)
+                return None
+            if fault is not None and fault.kind == "drop_after_create":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return None
+            return self._send(status, body, user)
+
+        def _create(self, user: User, payload: dict[str, Any], fault: Fault | None) -> None:
+            text = str(payload.get("text", ""))
+            if not text and not payload.get("media"):
+                return self._problem(400, "Invalid Request", "text or media is required")
+            if not self._count(user):
+                reset = int(server.now().timestamp()) + 900
+                return self._problem(
+                    429,
+                    "Too Many Requests",
+                    "Too Many Requests",
+                    headers={"x-rate-limit-reset": str(reset)},
+                )
+            if server.create_delay:
+                time.sleep(server.create_delay)
+            media_ids = [str(m) for m in payload.get("media", {}).get("media_ids", [])]
+            with server.lock:
+                if any(m not in server.media for m in media_ids):
+                    return self._problem(400, "Invalid Request", "unknown media id")
+                cutoff = server.now() - timedelta(hours=24)
+                if any(
+                    t.author_id == user.id and t.text == text and t.created_at >= cutoff
+                    for t in server.tweets.values()
+                ):
+                    return self._duplicate()
+                tweet = Tweet(
+                    server.new_id(),
+                    user.id,
+                    text,
+                    server.now(),
+                    media_ids,
+                    payload.get("reply", {}).get("in_reply_to_tweet_id"),
+                )
+                server.tweets[tweet.id] = tweet
+            return self._after_create(
+                fault,
+                user,
+                201,
+                {"data": {"id": tweet.id, "text": text, "edit_history_tweet_ids": [tweet.id]}},
+            )
+
+        def _retweet(self, user: User, payload: dict[str, Any], fault: Fault | None) -> None:
+            target = str(payload.get("tweet_id", ""))
+            with server.lock:
+                original = server.tweets.get(target)
+                if original is None:
+                    return self._problem(400, "Invalid Request", f"no tweet {target}")
+                already = any(
+                    t.author_id == user.id and t.retweet_of == target
+                    for t in server.tweets.values()
+                )
+                if not already:
+                    author = server._user_by_id(original.author_id)
+                    tweet = Tweet(
+                        server.new_id(),
+                        user.id,
+                        f"RT @{author.username}: {original.text}",
+                        server.now(),
+                        retweet_of=target,
+                    )
+                    server.tweets[tweet.id] = tweet
+            return self._after_create(fault, user, 200, {"data": {"retweeted": True}})
+
+        def _upload(self, user: User, body: bytes) -> None:
+            ctype = self.headers.get("content-type", "")
+            message = BytesParser(policy=HTTP).parsebytes(
+                f"content-type: {ctype}\r\n\r\n".encode() + body
+            )
+            fields = {
+                part.get_param("name", header="content-disposition"): part
+                for part in message.iter_parts()
+            }
+            media = fields.get("media")
+            if media is None:
+                return self._problem(400, "Invalid Request", "media is required")
+            media_id = server.new_id()
+            content = media.get_payload(decode=True) or b""
+            server.media[media_id] = {"bytes": len(content), "alt_text": None}
+            return self._send(
+                200,
+                {"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(content)}},
+                user,
+            )
+
+    return Handler
