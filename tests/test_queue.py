@@ -237,3 +237,29 @@ def test_apply_refuses_error_findings_and_writes_nothing(project: Project) -> No
     assert not (project.root / "var" / "q.db").exists()
     planned = project.run("plan")
     assert planned.exit_code == 1 and "apply would refuse" in planned.output
+
+
+def test_two_processes_migrating_a_fresh_database_at_once(db_url: str) -> None:
+    """Worker and web app often start together on a new database."""
+    import threading
+
+    from chatbot.db.session import Database
+
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        db = Database(db_url)
+        try:
+            db.upgrade()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=migrate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert not open_database(db_url, migrate=False).needs_upgrade()

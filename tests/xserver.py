@@ -12,6 +12,7 @@ import itertools
 import json
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -202,7 +203,9 @@ def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
             base = oauth_sig.signature_base_string(
                 self.command, oauth_sig.base_string_uri(uri), normalized
             )
-            expected = oauth_sig.sign_hmac_sha1(base, CONSUMER_SECRET, user.secret)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                expected = oauth_sig.sign_hmac_sha1(base, CONSUMER_SECRET, user.secret)
             return user if expected == params.get("oauth_signature") else None
 
         def _fault(self) -> Fault | None:

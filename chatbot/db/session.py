@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from chatbot.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 7_245_911  # arbitrary, fixed: the advisory lock id for schema migrations
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -82,8 +83,17 @@ class Database:
     def upgrade(self) -> None:
         """Create or migrate the schema to the newest revision."""
         cfg = alembic_config(self.url)
+        # Two processes starting on a fresh database must not both create the schema: take the
+        # write lock (SQLite) or an advisory lock (PostgreSQL) before Alembic reads the version.
+        engine = (
+            self.engine.execution_options(sqlite_begin="IMMEDIATE")
+            if self.is_sqlite
+            else self.engine
+        )
         try:
-            with self.engine.begin() as conn:
+            with engine.begin() as conn:
+                if not self.is_sqlite:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:

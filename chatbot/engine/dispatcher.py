@@ -76,8 +76,19 @@ class Dispatcher:
     # -- the cycle -------------------------------------------------------------------------
 
     def run_due(self) -> datetime | None:
-        """Do everything that is due now; return when the next thing will be due."""
+        """Do everything that is due now; return when the next thing will be due.
+
+        Without an executor, sends happen inline; a confirmed original can make its reposts
+        due, so the cycle repeats until it sends nothing more.
+        """
+        while True:
+            next_wake, claimed = self._cycle()
+            if self.executor is not None or not claimed or self.stopping:
+                return next_wake
+
+    def _cycle(self) -> tuple[datetime | None, int]:
         now = self.clock.now()
+        claimed = 0
         store.promote_approved(self.db, now)
         for key in store.expire_leases(self.db, now):
             log.warning(
@@ -144,6 +155,7 @@ class Dispatcher:
             claim = store.claim(self.db, cand.post_id, now, self.lease)
             if claim is None:
                 continue
+            claimed += 1
             spend[cand.account] = spend.get(cand.account, 0.0) + cand.estimated_cost
             log.info(
                 "claimed",
@@ -161,7 +173,7 @@ class Dispatcher:
                 self.executor.submit(self.send, claim)
         for when in self._other_wakeups(now):
             wake_at(when)
-        return next_wake
+        return next_wake, claimed
 
     def _kind_group(self, kind: str) -> str:
         return "chat" if kind in CHAT_KINDS else kind

@@ -1,0 +1,118 @@
+"""Helpers for engine tests: a project wired to the loopback X server, approved and applied."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from chatbot.config import load_config
+from chatbot.content import load_content
+from chatbot.db import Post, open_database
+from chatbot.db.session import Database
+from chatbot.engine.clock import FakeClock
+from chatbot.engine.dispatcher import Dispatcher
+from chatbot.engine.notify import Notifier
+from chatbot.engine.worker import build_publishers
+from chatbot.queue.apply import apply_plan
+from chatbot.queue.review import approve
+from tests.conftest import write
+from tests.xserver import XServer
+
+T0 = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+
+CONFIG = """
+timezone: UTC
+database_url: {db}
+publisher: live
+accounts:
+  lfp: {{platform: x, handle: "@libraryfreedom", env_prefix: LFP{budget}}}
+  masslib: {{platform: x, handle: "@masslib", env_prefix: MASSLIB}}
+  nela: {{platform: x, handle: "@nelib", env_prefix: NELA}}
+platforms:
+  x:
+    api_base_url: {url}
+    request_timeout: {timeout}
+lateness: {{chat: 2m, campaign: 1h, repost: 30m}}
+worker:
+  lease: {lease}
+  refresh: 1s
+  reconcile_delay: 15s
+  reconcile_attempts: 3
+  retry_delay: 1m
+"""
+
+
+class Engine:
+    """A configured installation plus a dispatcher driven by a fake clock."""
+
+    def __init__(
+        self,
+        root: Path,
+        db_url: str,
+        server: XServer,
+        clock: FakeClock,
+        budget: float | None = None,
+        timeout: float = 2.0,
+        lease: str = "2m",
+    ):
+        self.root = root
+        self.server = server
+        self.clock = clock
+        self.users = {
+            name: server.add_user(name) for name in ("libraryfreedom", "masslib", "nelib")
+        }
+        for prefix, name in (("LFP", "libraryfreedom"), ("MASSLIB", "masslib"), ("NELA", "nelib")):
+            os.environ.update(server.env_for(prefix, self.users[name]))
+        budget_text = f", monthly_budget_usd: {budget}" if budget is not None else ""
+        self.config_path = write(
+            root / "config.yaml",
+            CONFIG.format(
+                db=db_url, url=server.url, budget=budget_text, timeout=timeout, lease=lease
+            ),
+        )
+        (root / "content" / "chats").mkdir(parents=True, exist_ok=True)
+        (root / "content" / "campaigns").mkdir(parents=True, exist_ok=True)
+        self.notifier = Notifier()
+        self._db: Database | None = None
+
+    @property
+    def config(self):  # type: ignore[no-untyped-def]
+        return load_config(str(self.config_path))
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = open_database(self.config.database_url)
+        return self._db
+
+    def content(self, kind: str, name: str, text: str) -> None:
+        write(self.root / "content" / kind / f"{name}.yaml", text)
+
+    def apply_and_approve(self, *items: str) -> None:
+        config = self.config
+        with self.db.write() as session:
+            apply_plan(session, load_content(config), config, self.clock.now(), "maty")
+        for item in items:
+            with self.db.write() as session:
+                approve(session, item, "alison", "ok", self.clock.now())
+
+    def dispatcher(self) -> Dispatcher:
+        config = self.config
+        return Dispatcher(
+            self.db, config, build_publishers(config, self.clock, None), self.clock, self.notifier
+        )
+
+    def post(self, key: str) -> Post:
+        with self.db.read() as session:
+            return session.scalars(select(Post).where(Post.key == key)).one()
+
+    def states(self) -> dict[str, str]:
+        with self.db.read() as session:
+            return {p.key: p.state for p in session.scalars(select(Post))}
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()

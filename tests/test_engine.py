@@ -1,0 +1,354 @@
+"""The posting engine, one dispatch cycle at a time, with a fake clock and a real HTTP X server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from chatbot.db.models import PostState
+from chatbot.engine import store
+from chatbot.engine.clock import FakeClock
+from tests.enginekit import T0, Engine
+from tests.xserver import XServer
+
+CHAT = """
+id: fr-chat
+hashtag: "#LFPchat"
+host: lfp
+starts_at: 2026-12-03 20:00
+interval: 10m
+questions:
+  - text: What does face surveillance mean for patrons?
+  - text: Who carries the risk?
+amplify:
+  - account: masslib
+    after: 2m
+"""
+
+ENV = ("LFP", "MASSLIB", "NELA")
+
+
+@pytest.fixture
+def server() -> Iterator[XServer]:
+    clock = FakeClock(T0 - timedelta(hours=1))
+    srv = XServer(now=clock.now).start()
+    srv.clock = clock  # type: ignore[attr-defined]
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def engine(
+    tmp_path: Path, server: XServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    for prefix in ENV:
+        for name in ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET"):
+            monkeypatch.delenv(f"{prefix}_{name}", raising=False)
+    eng = Engine(tmp_path, db_url, server, server.clock)  # type: ignore[attr-defined]
+    eng.content("chats", "fr", CHAT)
+    eng.apply_and_approve("fr-chat")
+    yield eng
+    eng.close()
+
+
+def texts(server: XServer, user: str) -> list[str]:
+    return sorted(t.text for t in server.posts_by(user))
+
+
+def test_posts_go_out_at_their_time_exactly_once(engine: Engine) -> None:
+    dispatcher = engine.dispatcher()
+    engine.clock.set(T0 + timedelta(minutes=9, seconds=59))
+    assert dispatcher.run_due() == T0 + timedelta(minutes=10)
+    assert engine.server.posts_by("libraryfreedom") == []
+    assert engine.states()["fr-chat/q1"] == PostState.QUEUED
+    engine.clock.set(T0 + timedelta(minutes=10))
+    next_wake = dispatcher.run_due()
+    [tweet] = engine.server.posts_by("libraryfreedom")
+    assert tweet.text == "Q1: What does face surveillance mean for patrons? #LFPchat"
+    q1 = engine.post("fr-chat/q1")
+    assert (q1.state, q1.remote_id) == (PostState.POSTED, tweet.id)
+    assert q1.remote_url == f"https://x.com/libraryfreedom/status/{tweet.id}"
+    assert q1.posted_at == T0 + timedelta(minutes=10)
+    # The repost is due two minutes after the original was confirmed.
+    assert next_wake == T0 + timedelta(minutes=12)
+    dispatcher.run_due()
+    assert len(engine.server.posts_by("libraryfreedom")) == 1, "never sent twice"
+
+
+def test_repost_waits_for_its_original(engine: Engine) -> None:
+    engine.content(
+        "campaigns",
+        "c",
+        """
+        id: c
+        accounts: [lfp]
+        posts: [{text: Ask your vendor in writing., at: 2026-12-03 20:00}]
+        amplify: [{account: masslib, after: 2m}]
+    """,
+    )
+    engine.apply_and_approve("c")
+    dispatcher = engine.dispatcher()
+    engine.server.inject("POST", "/2/tweets", "429", reset_in=600)
+    engine.clock.set(T0)
+    dispatcher.run_due()
+    assert engine.post("c/p1").state == PostState.QUEUED
+    engine.clock.set(T0 + timedelta(minutes=5))  # the repost's planned time (20:02) has passed
+    dispatcher.run_due()
+    assert engine.server.posts_by("masslib") == []
+    assert engine.post("c/p1@masslib").state == PostState.QUEUED
+    engine.clock.set(T0 + timedelta(minutes=10))  # reset passed: the original goes
+    assert dispatcher.run_due() == T0 + timedelta(minutes=12)
+    original = engine.post("c/p1")
+    assert (original.state, original.posted_at) == (PostState.POSTED, T0 + timedelta(minutes=10))
+    assert engine.server.posts_by("masslib") == []
+    engine.clock.set(T0 + timedelta(minutes=12))
+    dispatcher.run_due()
+    reposts = [t for t in engine.server.posts_by("masslib") if t.retweet_of == original.remote_id]
+    assert len(reposts) == 1
+    assert engine.post("c/p1@masslib").state == PostState.POSTED
+
+
+def test_rate_limit_waits_for_reset_while_other_accounts_post(engine: Engine) -> None:
+    engine.content(
+        "campaigns",
+        "c",
+        """
+        id: c
+        accounts: [nela]
+        posts: [{text: Ask your vendor in writing., at: 2026-12-03 20:10}]
+    """,
+    )
+    engine.apply_and_approve("c")
+    dispatcher = engine.dispatcher()
+    engine.server.inject("POST", "/2/tweets", "429", reset_in=60)
+    engine.clock.set(T0 + timedelta(minutes=10))
+    next_wake = dispatcher.run_due()
+    states = engine.states()
+    posted = [k for k, s in states.items() if s == PostState.POSTED]
+    assert len(posted) == 1, "one of the two due posts hit the 429, the other went out"
+    limited = "fr-chat/q1" if "c/p1" in posted else "c/p1"
+    account = "lfp" if limited == "fr-chat/q1" else "nela"
+    until = T0 + timedelta(minutes=11)
+    assert store.accounts(engine.db)[account].rate_limited_until == until
+    assert engine.post(limited).state == PostState.QUEUED
+    assert next_wake is not None and next_wake <= until
+    engine.clock.set(until)
+    dispatcher.run_due()
+    assert engine.post(limited).state == PostState.POSTED
+
+
+@pytest.mark.parametrize("fault", ["503_after_create", "drop_after_create"])
+def test_unknown_outcome_is_reconciled_not_resent(engine: Engine, fault: str) -> None:
+    dispatcher = engine.dispatcher()
+    engine.server.inject("POST", "/2/tweets", fault)
+    engine.clock.set(T0 + timedelta(minutes=10))
+    dispatcher.run_due()
+    q1 = engine.post("fr-chat/q1")
+    assert q1.state == PostState.UNKNOWN
+    assert dispatcher.run_due() == T0 + timedelta(minutes=10, seconds=15)
+    engine.clock.set(T0 + timedelta(minutes=10, seconds=15))
+    dispatcher.run_due()
+    [tweet] = engine.server.posts_by("libraryfreedom")
+    q1 = engine.post("fr-chat/q1")
+    assert (q1.state, q1.remote_id) == (PostState.POSTED, tweet.id)
+    assert "confirmed on the account's timeline" in (q1.state_reason or "")
+
+
+def test_timeout_is_an_unknown_outcome(
+    tmp_path: Path, server: XServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng = Engine(tmp_path, f"sqlite:///{tmp_path / 'q.db'}", server, server.clock, timeout=0.3)  # type: ignore[attr-defined]
+    eng.content("chats", "fr", CHAT)
+    eng.apply_and_approve("fr-chat")
+    server.inject("POST", "/2/tweets", "hang_after_create", delay=1.0)
+    eng.clock.set(T0 + timedelta(minutes=10))
+    dispatcher = eng.dispatcher()
+    dispatcher.run_due()
+    q1 = eng.post("fr-chat/q1")
+    assert q1.state == PostState.UNKNOWN and "did not answer within 0.3s" in (q1.state_reason or "")
+    eng.clock.advance(timedelta(seconds=15))
+    dispatcher.run_due()
+    assert eng.post("fr-chat/q1").state == PostState.POSTED
+    assert len(server.posts_by("libraryfreedom")) == 1
+    eng.close()
+
+
+def test_duplicate_content_is_reconciled_to_the_existing_post(engine: Engine) -> None:
+    # Someone already posted the exact text by hand: X refuses the duplicate.
+    engine.clock.set(T0 + timedelta(minutes=9))
+    from chatbot.publishers.base import OutgoingPost
+
+    by_hand = (
+        engine.dispatcher()
+        .publishers["lfp"]
+        .publish(
+            OutgoingPost("manual", "Q1: What does face surveillance mean for patrons? #LFPchat")
+        )
+    )
+    engine.clock.set(T0 + timedelta(minutes=10))
+    dispatcher = engine.dispatcher()
+    dispatcher.run_due()  # refused as a duplicate, then reconciled at once in the same cycle
+    q1 = engine.post("fr-chat/q1")
+    assert (q1.state, q1.remote_id) == (PostState.POSTED, by_hand.remote_id)
+    assert q1.state_reason == "confirmed on the account's timeline after an unknown outcome"
+    assert len(engine.server.posts_by("libraryfreedom")) == 1
+
+
+def test_unsettled_post_is_held_for_a_person_and_never_resent(engine: Engine) -> None:
+    # The request went out, X answered 503, and the post never appeared.
+    engine.server.inject("POST", "/2/tweets", "503_after_create")
+    dispatcher = engine.dispatcher()
+    engine.clock.set(T0 + timedelta(minutes=10))
+    dispatcher.run_due()
+    for tweet in engine.server.posts_by("libraryfreedom"):
+        del engine.server.tweets[tweet.id]  # the post never really appeared
+    for _ in range(3):
+        engine.clock.advance(timedelta(seconds=15))
+        dispatcher.run_due()
+    q1 = engine.post("fr-chat/q1")
+    assert q1.state == PostState.UNKNOWN and q1.held
+    assert "held for a person" in (q1.state_reason or "")
+    assert engine.notifier.sent[-1][0] == "Post fr-chat/q1 needs a person"
+    engine.clock.advance(timedelta(minutes=5))
+    dispatcher.run_due()
+    assert engine.server.posts_by("libraryfreedom") == [], "never resent automatically"
+    assert engine.post("fr-chat/q1@masslib").state == PostState.QUEUED  # waits on its original
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("401", "X rejected the credentials"),
+        ("usage_capped", "X usage cap reached"),
+    ],
+)
+def test_unauthorized_or_capped_pauses_the_account_and_tells_a_person(
+    engine: Engine, fault: str, reason: str
+) -> None:
+    dispatcher = engine.dispatcher()
+    engine.server.inject("POST", "/2/tweets", fault)
+    engine.clock.set(T0 + timedelta(minutes=10))
+    dispatcher.run_due()
+    account = store.accounts(engine.db)["lfp"]
+    assert account.paused and reason in (account.paused_reason or "")
+    assert engine.post("fr-chat/q1").state == PostState.QUEUED
+    assert engine.notifier.sent[-1][0] == "Account lfp paused"
+    engine.clock.advance(timedelta(seconds=30))
+    dispatcher.run_due()
+    assert engine.server.posts_by("libraryfreedom") == []
+    store.update_account(engine.db, "lfp", paused=False, paused_reason=None)
+    dispatcher.run_due()
+    assert engine.post("fr-chat/q1").state == PostState.POSTED
+
+
+def test_bad_request_fails_with_xs_message(engine: Engine) -> None:
+    dispatcher = engine.dispatcher()
+    engine.server.inject("POST", "/2/tweets", "400")
+    engine.clock.set(T0 + timedelta(minutes=10))
+    dispatcher.run_due()
+    q1 = engine.post("fr-chat/q1")
+    assert q1.state == PostState.FAILED
+    assert q1.state_reason == "X refused it: The `text` field is invalid."
+    assert engine.notifier.sent[-1] == ("Post fr-chat/q1 failed", q1.state_reason)
+    # Its repost is skipped: there is nothing to repost.
+    engine.clock.advance(timedelta(minutes=5))
+    dispatcher.run_due()
+    repost = engine.post("fr-chat/q1@masslib")
+    assert repost.state == PostState.SKIPPED and "original was failed" in (
+        repost.state_reason or ""
+    )
+
+
+def test_lateness_window_after_downtime(engine: Engine) -> None:
+    engine.content(
+        "campaigns",
+        "c",
+        """
+        id: c
+        accounts: [nela]
+        posts: [{text: Ask your vendor in writing., at: 2026-12-03 20:00}]
+    """,
+    )
+    engine.apply_and_approve("c")
+    engine.clock.set(T0 + timedelta(minutes=23))  # Q1 (20:10) and Q2 (20:20) are late
+    engine.dispatcher().run_due()
+    q1, q2 = engine.post("fr-chat/q1"), engine.post("fr-chat/q2")
+    assert q1.state == PostState.SKIPPED
+    assert q1.state_reason == (
+        "due 2026-12-03 20:10:00Z but the worker reached it 13m late, "
+        "past the 2m lateness window for chat posts"
+    )
+    assert q2.state == PostState.SKIPPED
+    assert engine.post("c/p1").state == PostState.POSTED  # 23 minutes late is fine for a campaign
+    assert texts(engine.server, "nelib") == ["Ask your vendor in writing."]
+
+
+def test_monthly_budget_holds_posts_that_would_exceed_it(tmp_path: Path, server: XServer) -> None:
+    eng = Engine(tmp_path, f"sqlite:///{tmp_path / 'q.db'}", server, server.clock, budget=0.02)  # type: ignore[attr-defined]
+    eng.content("chats", "fr", CHAT)
+    eng.apply_and_approve("fr-chat")
+    dispatcher = eng.dispatcher()
+    eng.clock.set(T0 + timedelta(minutes=10))
+    dispatcher.run_due()
+    eng.clock.set(T0 + timedelta(minutes=20))
+    dispatcher.run_due()
+    q2 = eng.post("fr-chat/q2")
+    assert eng.post("fr-chat/q1").state == PostState.POSTED
+    assert q2.held and q2.state == PostState.QUEUED
+    assert "over its $0.02 budget" in (q2.state_reason or "")
+    assert eng.notifier.sent[-1][0] == "Post fr-chat/q2 held: over budget"
+    eng.close()
+
+
+def test_media_upload_with_alt_text(engine: Engine, tmp_path: Path) -> None:
+    Image.new("RGB", (1600, 900), "#1d3557").save(tmp_path / "card.png")
+    engine.content(
+        "campaigns",
+        "c",
+        f"""
+        id: c
+        accounts: [nela]
+        posts:
+          - text: Read the resolution
+            image: {tmp_path / "card.png"}
+            alt: Quote card with the ALA resolution text
+            at: 2026-12-03 20:00
+    """,
+    )
+    engine.apply_and_approve("c")
+    engine.clock.set(T0)
+    engine.dispatcher().run_due()
+    [tweet] = engine.server.posts_by("nelib")
+    [media_id] = tweet.media_ids
+    assert engine.server.media[media_id]["alt_text"] == "Quote card with the ALA resolution text"
+    assert engine.server.media[media_id]["bytes"] == (tmp_path / "card.png").stat().st_size
+
+
+def test_expired_lease_is_reconciled_not_resent(engine: Engine) -> None:
+    engine.clock.set(T0 + timedelta(minutes=10))
+    store.promote_approved(engine.db, engine.clock.now())
+    claim = store.claim(
+        engine.db, engine.post("fr-chat/q1").id, engine.clock.now(), timedelta(minutes=2)
+    )
+    assert claim is not None
+    # The claiming worker sent the post, then died before recording it.
+    engine.dispatcher().publishers["lfp"].publish(
+        __import__("chatbot.publishers.base", fromlist=["OutgoingPost"]).OutgoingPost(
+            "x", "Q1: What does face surveillance mean for patrons? #LFPchat"
+        )
+    )
+    dispatcher = engine.dispatcher()
+    dispatcher.run_due()
+    assert engine.post("fr-chat/q1").state == PostState.SENDING, "lease still valid"
+    engine.clock.advance(timedelta(minutes=2, seconds=1))
+    dispatcher.run_due()
+    assert engine.post("fr-chat/q1").state == PostState.POSTED
+    assert len(engine.server.posts_by("libraryfreedom")) == 1
+    assert (
+        store.claim(engine.db, engine.post("fr-chat/q1").id, engine.clock.now(), timedelta(1))
+        is None
+    )

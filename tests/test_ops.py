@@ -1,0 +1,125 @@
+"""Operator commands (settle, account pause/resume, status) and the timer's semantics."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from freezegun import freeze_time
+
+from chatbot.db.models import PostState
+from chatbot.engine.jobqueue import JobQueue
+from tests.conftest import Project
+from tests.test_queue import setup
+
+
+def _mark(project: Project, key: str, **values: object) -> None:
+    from sqlalchemy import update
+
+    from chatbot.db import Post, open_database
+
+    db = open_database(project.load_config().database_url)
+    with db.write() as session:
+        session.execute(update(Post).where(Post.key == key).values(**values))
+    db.dispose()
+
+
+def test_settle_actions_and_status_attention(project: Project) -> None:
+    setup(project)
+    assert project.run("apply").exit_code == 0
+    _mark(
+        project,
+        "fr-chat/q1",
+        state=PostState.UNKNOWN,
+        held=True,
+        state_reason="held for a person: not found on lfp's timeline",
+    )
+    _mark(project, "fr-chat/q2", state=PostState.FAILED, state_reason="X refused it: too long")
+    status = project.run("status")
+    assert "needs attention (2):" in status.output
+    assert "fr-chat/q1 (lfp): held for a person" in status.output
+    wrong = project.run("settle", "fr-chat/q1", "--by", "tj")
+    assert wrong.exit_code == 1 and "choose exactly one" in wrong.output
+    ok = project.run(
+        "settle",
+        "fr-chat/q1",
+        "--posted-url",
+        "https://x.com/libraryfreedom/status/1860000000000000042",
+        "--by",
+        "tj",
+    )
+    assert ok.exit_code == 0
+    retry = project.run("settle", "fr-chat/q2", "--retry", "--by", "tj")
+    assert retry.exit_code == 0
+    again = project.run("settle", "fr-chat/q2", "--cancel", "--by", "tj")
+    assert again.exit_code == 1 and "only failed, unknown or held posts" in again.output
+    data = project.run("status", "--format", "json").output
+    import json
+
+    parsed = json.loads(data)
+    assert parsed["attention"] == []
+    lfp = next(a for a in parsed["accounts"] if a["account"] == "lfp")
+    assert lfp["counts"]["posted"] == 1 and lfp["counts"]["queued"] == 1
+
+
+def test_account_pause_and_resume_are_audited(project: Project) -> None:
+    setup(project)
+    with freeze_time("2026-11-23 12:00:00"):
+        assert (
+            project.run(
+                "account", "pause", "lfp", "--by", "andrea", "--reason", "rotating keys"
+            ).exit_code
+            == 0
+        )
+        assert "paused: lfp: rotating keys" in project.run("status").output
+        assert project.run("account", "resume", "lfp", "--by", "andrea").exit_code == 0
+        assert "paused:" not in project.run("status").output
+    unknown = project.run("account", "pause", "nobody", "--by", "andrea")
+    assert unknown.exit_code == 1 and "no account 'nobody'" in unknown.output
+
+
+def test_timer_wakes_at_the_earliest_time_and_never_drops_a_wake() -> None:
+    calls: list[datetime] = []
+    first_running = threading.Event()
+    release = threading.Event()
+    done = threading.Event()
+
+    def step() -> datetime | None:
+        calls.append(datetime.now(UTC))
+        if len(calls) == 1:
+            first_running.set()
+            release.wait(5)
+        if len(calls) == 2:
+            done.set()
+        return None
+
+    queue = JobQueue(step, lambda: False, timedelta(hours=1), lambda exc: None)
+    queue.start()  # wakes now: the first step runs and blocks
+    assert first_running.wait(5)
+    queue.wake_now()  # requested while the step runs: must not be lost
+    release.set()
+    assert done.wait(5), "the wake requested during a running cycle was dropped"
+    queue.wake_at(datetime.now(UTC) + timedelta(hours=2))
+    queue.wake_at(datetime.now(UTC) + timedelta(hours=1))
+    assert queue._scheduled_for is not None
+    assert queue._scheduled_for - datetime.now(UTC) < timedelta(hours=1, seconds=1)
+    queue.shutdown()
+    assert len(calls) == 2
+
+
+def test_timer_sends_step_errors_to_the_one_handler() -> None:
+    errors: list[BaseException] = []
+    seen = threading.Event()
+
+    def step() -> datetime | None:
+        raise RuntimeError("boom")
+
+    def handler(exc: BaseException) -> None:
+        errors.append(exc)
+        seen.set()
+
+    queue = JobQueue(step, lambda: False, timedelta(hours=1), handler)
+    queue.start()
+    assert seen.wait(5)
+    queue.shutdown()
+    assert isinstance(errors[0], RuntimeError)

@@ -1,0 +1,172 @@
+"""The worker as a real process: refusing to start, SIGTERM, SIGKILL and restart, several
+workers sharing one PostgreSQL database. Time here is real (separate processes), so every wait
+polls a condition with a deadline instead of sleeping a fixed time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chatbot.cli import cli
+from chatbot.db.models import PostState
+from tests.enginekit import Engine
+from tests.xserver import XServer
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def server() -> Iterator[XServer]:
+    srv = XServer().start()
+    yield srv
+    srv.stop()
+
+
+def campaign(count: int, accounts: str = "[lfp, masslib, nela]", at: datetime | None = None) -> str:
+    when = (at or datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    posts = "\n".join(
+        f"  - {{text: 'Burst post number {i} #BanFaceSurveillance', at: '{when}'}}"
+        for i in range(count)
+    )
+    return f"id: burst\naccounts: {accounts}\nposts:\n{posts}\n"
+
+
+def make_engine(tmp_path: Path, server: XServer, db_url: str, lease: str = "2m") -> Engine:
+    from chatbot.engine.clock import SystemClock
+
+    return Engine(tmp_path, db_url, server, SystemClock(), lease=lease)  # type: ignore[arg-type]
+
+
+def start_worker(engine: Engine, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "chatbot", "--config", str(engine.config_path), "run", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_live_worker_refuses_to_start_without_credentials(
+    tmp_path: Path, server: XServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(tmp_path, server, f"sqlite:///{tmp_path / 'q.db'}")
+    monkeypatch.delenv("MASSLIB_ACCESS_SECRET")
+    result = CliRunner().invoke(cli, ["--config", str(engine.config_path), "run"])
+    assert result.exit_code == 1
+    assert (
+        "account 'masslib' (platform x) has no credentials: set MASSLIB_ACCESS_SECRET"
+        in result.output
+    )
+    assert "Traceback" not in result.output
+
+
+def test_sigterm_finishes_in_flight_requests_and_logs_no_secret(
+    tmp_path: Path, server: XServer
+) -> None:
+    engine = make_engine(tmp_path, server, f"sqlite:///{tmp_path / 'q.db'}")
+    engine.content("campaigns", "burst", campaign(3, "[lfp]"))
+    engine.apply_and_approve("burst")
+    server.create_delay = 1.0
+    worker = start_worker(engine)
+    wait_for(
+        lambda: (
+            any(m == "POST" and p == "/2/tweets" for m, p, _ in server.log)
+            or len(server.tweets) > 0
+        ),
+        what="a create request",
+    )
+    time.sleep(0.1)  # let the request reach the server's delay, i.e. be truly in flight
+    worker.send_signal(signal.SIGTERM)
+    out, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    states = Counter(engine.states().values())
+    assert states[PostState.SENDING] == 0, "no claim left behind"
+    assert states[PostState.POSTED] == len(server.posts_by("libraryfreedom")) >= 1
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert events[-1]["event"] == "worker.stopped"
+    assert any(e["event"] == "post.posted" and e["account"] == "lfp" for e in events)
+    for secret in ("secret-libraryfreedom", "token-libraryfreedom", "test-consumer-secret"):
+        assert secret not in err and secret not in out
+    engine.close()
+
+
+def test_sigkill_mid_run_then_restart_loses_nothing_and_duplicates_nothing(
+    tmp_path: Path, server: XServer
+) -> None:
+    engine = make_engine(tmp_path, server, f"sqlite:///{tmp_path / 'q.db'}", lease="1s")
+    engine.content("campaigns", "burst", campaign(6, "[lfp, masslib]"))
+    engine.apply_and_approve("burst")
+    server.create_delay = 0.4
+    worker = start_worker(engine)
+    wait_for(lambda: len(server.tweets) >= 2, what="two posts created")
+    worker.kill()
+    worker.wait(timeout=10)
+    states = engine.states()
+    assert PostState.SENDING in states.values() or PostState.QUEUED in states.values()
+    server.create_delay = 0.0
+    restarted = start_worker(engine, "--until-idle")
+    _, err = restarted.communicate(timeout=60)
+    assert restarted.returncode == 0, err
+    texts = Counter(t.text for t in server.tweets.values())
+    assert len(texts) == 6 and set(texts.values()) == {1}, texts
+    assert set(engine.states().values()) == {PostState.POSTED}
+    engine.close()
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_several_workers_on_postgresql_send_each_post_once(
+    tmp_path: Path, server: XServer, pg_url: str, workers: int
+) -> None:
+    engine = make_engine(tmp_path, server, pg_url)
+    engine.content("campaigns", "burst", campaign(60))
+    engine.apply_and_approve("burst")
+    server.create_delay = 0.01
+    procs = [start_worker(engine, "--until-idle") for _ in range(workers)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    texts = Counter(t.text for t in server.tweets.values())
+    assert len(texts) == 60 and set(texts.values()) == {1}
+    assert set(engine.states().values()) == {PostState.POSTED}
+    engine.close()
+
+
+def test_content_approved_while_running_is_picked_up_within_seconds(
+    tmp_path: Path, server: XServer
+) -> None:
+    engine = make_engine(tmp_path, server, f"sqlite:///{tmp_path / 'q.db'}")
+    assert engine.states() == {}  # creates the schema before the worker starts
+    worker = start_worker(engine)
+    try:
+        engine.content(
+            "campaigns", "burst", campaign(1, "[nela]", at=datetime.now(UTC) + timedelta(seconds=1))
+        )
+        engine.apply_and_approve("burst")
+        approved_at = time.monotonic()
+        wait_for(lambda: len(server.posts_by("nelib")) == 1, timeout=10, what="the new post")
+        assert time.monotonic() - approved_at < 5
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    assert worker.returncode == 0
+    engine.close()
