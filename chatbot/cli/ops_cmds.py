@@ -107,9 +107,23 @@ def db_upgrade_cmd(app: App) -> None:
     app.console.print(f"database {db.safe_url} is at the newest schema", markup=False)
 
 
+def settings_markdown() -> str:
+    """The settings table as it appears in the README (a test keeps the two equal)."""
+    lines = ["| setting | default | what it does |", "|---|---|---|"]
+    for row in settings_table():
+        default = row["default"]
+        shown = "" if default is None else f"`{default}`"
+        lines.append(f"| `{row['key']}` | {shown} | {row['help'].replace('|', '/')} |")
+    return "\n".join(lines)
+
+
 @click.command("settings")
-def settings_cmd() -> None:
+@click.option("--markdown", is_flag=True, help="Print the table used in the README.")
+def settings_cmd(markdown: bool) -> None:
     """List every setting with its default and help text."""
+    if markdown:
+        click.echo(settings_markdown())
+        return
     for row in settings_table():
         default = "" if row["default"] is None else f" (default: {row['default']!r})"
         click.echo(f"{row['key']}{default}\n    {row['help']}")

@@ -71,7 +71,9 @@ class Dispatcher:
             "repost": parse_duration(lateness.repost),
         }
         self.stopping = False
-        self.in_flight: dict[str, int] = {}
+        self.backlog = False
+        self.capacity = 2 * worker.concurrency
+        self.in_flight: dict[store.Claim, str] = {}
 
     # -- the cycle -------------------------------------------------------------------------
 
@@ -88,7 +90,6 @@ class Dispatcher:
 
     def _cycle(self) -> tuple[datetime | None, int]:
         now = self.clock.now()
-        claimed = 0
         store.promote_approved(self.db, now)
         for key in store.expire_leases(self.db, now):
             log.warning(
@@ -106,6 +107,7 @@ class Dispatcher:
         )
         accounts = store.accounts(self.db)
         spend: dict[str, float] = {}
+        eligible: list[store.Candidate] = []
         next_wake: datetime | None = None
 
         def wake_at(when: datetime) -> None:
@@ -152,28 +154,43 @@ class Dispatcher:
                 continue
             if not self._within_budget(cand, spend, now):
                 continue
-            claim = store.claim(self.db, cand.post_id, now, self.lease)
-            if claim is None:
-                continue
-            claimed += 1
             spend[cand.account] = spend.get(cand.account, 0.0) + cand.estimated_cost
-            log.info(
-                "claimed",
-                extra={
-                    "event": "post.sending",
-                    "post": cand.key,
-                    "account": cand.account,
-                    "state": PostState.SENDING,
-                },
-            )
-            if self.executor is None:
-                self.send(claim)
-            else:
-                self.in_flight[claim.token] = claim.post_id
-                self.executor.submit(self.send, claim)
+            eligible.append(cand)
+        claimed = self._claim_and_send(eligible, now)
         for when in self._other_wakeups(now):
             wake_at(when)
         return next_wake, claimed
+
+    def _claim_and_send(self, eligible: list[store.Candidate], now: datetime) -> int:
+        """Claim in batches no larger than the free send capacity, so that several workers
+        share a burst instead of one claiming everything; the rest waits for the next cycle."""
+        keys = {c.post_id: c for c in eligible}
+        claimed = 0
+        self.backlog = False
+        while eligible and not self.stopping:
+            room = self.capacity - len(self.in_flight) if self.executor is not None else 1
+            if room <= 0:
+                self.backlog = True
+                break
+            batch, eligible = eligible[:room], eligible[room:]
+            for claim in store.claim_many(self.db, [c.post_id for c in batch], now, self.lease):
+                cand = keys[claim.post_id]
+                claimed += 1
+                log.info(
+                    "claimed",
+                    extra={
+                        "event": "post.sending",
+                        "post": cand.key,
+                        "account": cand.account,
+                        "state": PostState.SENDING,
+                    },
+                )
+                if self.executor is None:
+                    self.send(claim)
+                else:
+                    self.in_flight[claim] = cand.key
+                    self.executor.submit(self.send, claim)
+        return claimed
 
     def _kind_group(self, kind: str) -> str:
         return "chat" if kind in CHAT_KINDS else kind
@@ -274,26 +291,30 @@ class Dispatcher:
 
     def send(self, claim: store.Claim) -> None:
         """Publish one claimed post and record the outcome. Runs in the executor's threads."""
+        unblocks = False
         try:
-            self._send(claim)
+            unblocks = self._send(claim)
         finally:
-            self.in_flight.pop(claim.token, None)
-            if self.on_sent is not None:
+            self.in_flight.pop(claim, None)
+            # Look again at once only when this send can make something due: a repost waiting
+            # on this original, or posts left unclaimed for lack of send capacity.
+            if self.on_sent is not None and (unblocks or self.backlog):
                 self.on_sent()
 
-    def _send(self, claim: store.Claim) -> None:
+    def _send(self, claim: store.Claim) -> bool:
+        """Returns whether the outcome may make other posts due (a confirmed original)."""
         with self.db.read() as session:
             post = session.get(Post, claim.post_id)
         if post is None:
-            return
+            return False
         if self.stopping:
-            store.release_claims(self.db, [claim.token], self.clock.now())
-            return
+            store.release_claims(self.db, [claim], self.clock.now())
+            return False
         publisher = self.publishers.get(post.account_key)
         extra = {"post": post.key, "account": post.account_key}
         if publisher is None:
             self._fail(claim, post, f"no publisher for account {post.account_key}")
-            return
+            return True
         try:
             outgoing = self._outgoing(post, publisher)
             try:
@@ -309,13 +330,14 @@ class Dispatcher:
                 )
         except PublishError as exc:
             self._handle_error(claim, post, exc)
-            return
+            return True
         except Exception as exc:
             # A bug after the request may have gone out: treat as unknown, reconcile, never resend.
             log.exception("unexpected error while sending", extra={"event": "post.error", **extra})
             self._handle_error(claim, post, OutcomeUnknown(f"internal error: {type(exc).__name__}"))
-            return
+            return True
         self._posted(claim, post, published)
+        return post.kind != "repost" and store.has_dependents(self.db, post.id)
 
     def _posted(self, claim: store.Claim, post: Post, published: Published) -> None:
         now = self.clock.now()
@@ -385,8 +407,6 @@ class Dispatcher:
         elif isinstance(exc, DuplicateContent):
             store.finish(self.db, claim, now, PostState.UNKNOWN, exc.message, next_attempt_at=now)
             log.warning(exc.message, extra={"event": "post.unknown", **extra})
-            if self.on_sent is not None:
-                self.on_sent()
         elif exc.may_exist:
             store.finish(
                 self.db,

@@ -91,33 +91,46 @@ def candidates(db: Database, now: datetime, horizon: datetime | None = None) -> 
     return out
 
 
-def claim(db: Database, post_id: int, now: datetime, lease: timedelta) -> Claim | None:
-    """Take one post for sending; ``None`` if another worker got it first."""
+def claim_many(db: Database, post_ids: list[int], now: datetime, lease: timedelta) -> list[Claim]:
+    """Take posts for sending in one transaction; returns the ones this worker won, in order."""
+    if not post_ids:
+        return []
     token = secrets.token_hex(16)
+    claimable = (Post.state == PostState.QUEUED) & Post.held.is_(False)
     with db.write() as session:
+        ids = post_ids
         if not db.is_sqlite:
-            locked = session.execute(
-                select(Post.id)
-                .where(Post.id == post_id, Post.state == PostState.QUEUED, Post.held.is_(False))
-                .with_for_update(skip_locked=True)
-            ).first()
-            if locked is None:
-                return None
-        result = session.execute(
-            update(Post)
-            .where(Post.id == post_id, Post.state == PostState.QUEUED, Post.held.is_(False))
-            .values(
-                state=PostState.SENDING,
-                claim_token=token,
-                lease_until=now + lease,
-                sent_at=now,
-                attempts=Post.attempts + 1,
-                updated_at=now,
+            ids = list(
+                session.scalars(
+                    select(Post.id)
+                    .where(Post.id.in_(post_ids), claimable)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not ids:
+                return []
+        won = set(
+            session.scalars(
+                update(Post)
+                .where(Post.id.in_(ids), claimable)
+                .values(
+                    state=PostState.SENDING,
+                    claim_token=token,
+                    lease_until=now + lease,
+                    sent_at=now,
+                    attempts=Post.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(Post.id)
             )
         )
-        if (getattr(result, "rowcount", 0) or 0) != 1:
-            return None
-    return Claim(post_id, token)
+    return [Claim(pid, token) for pid in post_ids if pid in won]
+
+
+def claim(db: Database, post_id: int, now: datetime, lease: timedelta) -> Claim | None:
+    """Take one post for sending; ``None`` if another worker got it first."""
+    won = claim_many(db, [post_id], now, lease)
+    return won[0] if won else None
 
 
 def finish(
@@ -178,14 +191,18 @@ def expire_leases(db: Database, now: datetime) -> list[str]:
         return [p.key for p in rows]
 
 
-def release_claims(db: Database, tokens: list[str], now: datetime) -> int:
+def release_claims(db: Database, claims: list[Claim], now: datetime) -> int:
     """Give back claims that were never sent (clean shutdown)."""
-    if not tokens:
+    if not claims:
         return 0
     with db.write() as session:
         result = session.execute(
             update(Post)
-            .where(Post.claim_token.in_(tokens), Post.state == PostState.SENDING)
+            .where(
+                Post.id.in_([c.post_id for c in claims]),
+                Post.claim_token.in_({c.token for c in claims}),
+                Post.state == PostState.SENDING,
+            )
             .values(
                 state=PostState.QUEUED,
                 claim_token=None,
@@ -196,6 +213,14 @@ def release_claims(db: Database, tokens: list[str], now: datetime) -> int:
             )
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def has_dependents(db: Database, post_id: int) -> bool:
+    with db.read() as session:
+        return (
+            session.scalar(select(Post.id).where(Post.depends_on_id == post_id).limit(1))
+            is not None
+        )
 
 
 def month_spend(session: Session, account: str, now: datetime) -> float:

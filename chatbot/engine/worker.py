@@ -78,6 +78,7 @@ class Worker:
         self.clock = clock or SystemClock()
         self.until_idle = until_idle
         self.stop_event = threading.Event()
+        self.stop_signal: int | None = None
         self.notifier = Notifier(config.settings.notify.urls)
         self.publishers = publishers or build_publishers(config, self.clock, out)
         worker = config.settings.worker
@@ -136,8 +137,9 @@ class Worker:
 
     def install_signal_handlers(self) -> None:
         def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("stopping", extra={"event": "worker.stopping", "signal": signum})
-            self.stop_event.set()
+            # Only set a flag here: taking a lock (Event.set, logging) inside a signal handler
+            # can deadlock with the main thread that holds it. ``run`` polls the flag.
+            self.stop_signal = signum
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -152,7 +154,10 @@ class Worker:
         )
         self.jobqueue.start()
         try:
-            self.stop_event.wait()
+            while self.stop_signal is None and not self.stop_event.wait(0.2):
+                pass
+            if self.stop_signal is not None:
+                log.info("stopping", extra={"event": "worker.stopping", "signal": self.stop_signal})
         finally:
             self.shutdown()
 

@@ -1,0 +1,53 @@
+"""The README stays true: every setting and command documented, the test command is CI's."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from chatbot.cli import cli
+from chatbot.cli.ops_cmds import settings_markdown
+from chatbot.settings import settings_table
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_settings_table_in_readme_is_current() -> None:
+    assert settings_markdown() in README, "run `chatbot settings --markdown` and paste it"
+    for row in settings_table():
+        assert f"`{row['key']}`" in README
+        assert row["help"], f"{row['key']} has no help text"
+
+
+def _commands(group: click.Group, prefix: str = "chatbot") -> list[str]:
+    names = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            names.extend(_commands(command, f"{prefix} {name}"))
+        else:
+            names.append(f"{prefix} {name}")
+    return names
+
+
+def test_every_command_is_documented() -> None:
+    commands = _commands(cli)
+    assert len(commands) >= 12
+    for command in commands:
+        assert f"`{command}" in README, f"{command} is missing from the README's command table"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    blocks = re.findall(r"```sh\n(.*?)\n```", README, re.S)
+    test_command = next(b for b in blocks if "pytest" in b)
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+    run_command = next(b for b in blocks if "chatbot plan" in b)
+    assert "pip install -e ." in run_command
+
+
+def test_every_rule_kind_is_documented() -> None:
+    from chatbot.vision.base import RULE_KINDS
+
+    for kind in RULE_KINDS:
+        assert f"`{kind}`" in README
