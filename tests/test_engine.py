@@ -352,3 +352,32 @@ def test_expired_lease_is_reconciled_not_resent(engine: Engine) -> None:
         store.claim(engine.db, engine.post("fr-chat/q1").id, engine.clock.now(), timedelta(1))
         is None
     )
+
+
+def test_thread_replies_fall_back_to_standalone_when_x_refuses(engine: Engine) -> None:
+    engine.content("chats", "fr", CHAT.replace("interval: 10m", "interval: 10m\nthread: true"))
+    engine.apply_and_approve("fr-chat")
+    dispatcher = engine.dispatcher()
+    engine.clock.set(T0 + timedelta(minutes=10))
+    dispatcher.run_due()
+    engine.server.inject("POST", "/2/tweets", "reply_refused")
+    engine.clock.set(T0 + timedelta(minutes=20))
+    dispatcher.run_due()
+    q1, q2 = engine.post("fr-chat/q1"), engine.post("fr-chat/q2")
+    assert q2.state == PostState.POSTED
+    tweets = {t.id: t for t in engine.server.posts_by("libraryfreedom")}
+    assert tweets[q2.remote_id].reply_to is None  # type: ignore[index]
+    assert q1.remote_id in tweets
+
+
+def test_thread_replies_to_the_previous_question(engine: Engine) -> None:
+    engine.content("chats", "fr", CHAT.replace("interval: 10m", "interval: 10m\nthread: true"))
+    engine.apply_and_approve("fr-chat")
+    dispatcher = engine.dispatcher()
+    engine.clock.set(T0 + timedelta(minutes=10))
+    dispatcher.run_due()
+    engine.clock.set(T0 + timedelta(minutes=20))
+    dispatcher.run_due()
+    q1, q2 = engine.post("fr-chat/q1"), engine.post("fr-chat/q2")
+    tweets = {t.id: t for t in engine.server.posts_by("libraryfreedom")}
+    assert tweets[q2.remote_id].reply_to == q1.remote_id  # type: ignore[index]

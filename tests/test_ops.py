@@ -123,3 +123,36 @@ def test_timer_sends_step_errors_to_the_one_handler() -> None:
     assert seen.wait(5)
     queue.shutdown()
     assert isinstance(errors[0], RuntimeError)
+
+
+def test_notifier_delivers_to_a_webhook_over_http() -> None:
+    """`notify.urls` uses Apprise; json:// posts the title and body to a webhook."""
+    import json as jsonlib
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from chatbot.engine.notify import Notifier
+
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            received.append(jsonlib.loads(body))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    notify = Notifier([f"json://127.0.0.1:{server.server_address[1]}/hook"])
+    notify(
+        "Post fr-chat/q3 failed", "X refused it: The `text` field is invalid.", post="fr-chat/q3"
+    )
+    thread.join(10)
+    server.server_close()
+    assert received and received[0]["title"] == "Post fr-chat/q3 failed"
+    assert "text` field is invalid" in str(received[0]["message"])
