@@ -381,3 +381,13 @@ def test_thread_replies_to_the_previous_question(engine: Engine) -> None:
     q1, q2 = engine.post("fr-chat/q1"), engine.post("fr-chat/q2")
     tweets = {t.id: t for t in engine.server.posts_by("libraryfreedom")}
     assert tweets[q2.remote_id].reply_to == q1.remote_id  # type: ignore[index]
+
+
+def test_a_cycle_reads_only_due_posts_and_knows_the_next_time(engine: Engine) -> None:
+    store.promote_approved(engine.db, T0)
+    assert store.candidates(engine.db, T0) == []  # Q1 is due at 20:10: nothing read now
+    assert store.next_due(engine.db, T0) == T0 + timedelta(minutes=10)
+    due = store.candidates(engine.db, T0 + timedelta(minutes=10))
+    assert [c.key for c in due] == ["fr-chat/q1"]
+    store.update_account(engine.db, "lfp", paused=True)
+    assert store.candidates(engine.db, T0 + timedelta(minutes=10)) == []

@@ -114,7 +114,10 @@ class Dispatcher:
             nonlocal next_wake
             next_wake = when if next_wake is None or when < next_wake else next_wake
 
-        for cand in store.candidates(self.db, now):
+        due = store.candidates(self.db, now, limit=self.capacity * 4)
+        if len(due) >= self.capacity * 4:
+            wake_at(now)  # more are due than one cycle reads: come straight back
+        for cand in due:
             if self.stopping:
                 break
             account = accounts.get(cand.account)
@@ -157,8 +160,9 @@ class Dispatcher:
             spend[cand.account] = spend.get(cand.account, 0.0) + cand.estimated_cost
             eligible.append(cand)
         claimed = self._claim_and_send(eligible, now)
-        for when in self._other_wakeups(now):
-            wake_at(when)
+        following = store.next_due(self.db, now)
+        if following is not None:
+            wake_at(following)
         return next_wake, claimed
 
     def _claim_and_send(self, eligible: list[store.Candidate], now: datetime) -> int:
@@ -197,23 +201,6 @@ class Dispatcher:
 
     def _window(self, kind: str) -> timedelta:
         return self.windows[self._kind_group(kind)]
-
-    def _other_wakeups(self, now: datetime) -> list[datetime]:
-        """Reconciliation retries and leases that will expire also need a wake-up."""
-        from sqlalchemy import func, select
-
-        with self.db.read() as session:
-            times = [
-                session.scalar(
-                    select(func.min(Post.next_attempt_at)).where(
-                        Post.state == PostState.UNKNOWN, Post.held.is_(False)
-                    )
-                ),
-                session.scalar(
-                    select(func.min(Post.lease_until)).where(Post.state == PostState.SENDING)
-                ),
-            ]
-        return [max(t, now) for t in times if t is not None]
 
     def _skip(self, post_id: int, key: str, account: str, now: datetime, reason: str) -> None:
         with self.db.write() as session:

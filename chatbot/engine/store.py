@@ -11,14 +11,16 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from chatbot.db.models import Account, AuditEntry, Post, PostState
 from chatbot.db.session import Database
 
 WAITING = (PostState.APPROVED, PostState.QUEUED)
+SETTLED_ORIGINAL = (PostState.POSTED, PostState.FAILED, PostState.SKIPPED, PostState.CANCELLED)
 SPEND_STATES = (PostState.POSTED, PostState.SENDING, PostState.UNKNOWN)
 
 
@@ -53,42 +55,100 @@ def promote_approved(db: Database, now: datetime) -> int:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def candidates(db: Database, now: datetime, horizon: datetime | None = None) -> list[Candidate]:
-    """Queued, not held posts with their due time (reposts: original's posted time + offset)."""
+def _blocked_accounts(now: datetime) -> Select[Any]:
+    """Accounts that cannot post now: paused by a person or rate limited."""
+    return select(Account.key).where(
+        Account.paused.is_(True)
+        | (Account.rate_limited_until.is_not(None) & (Account.rate_limited_until > now))
+    )
+
+
+def candidates(db: Database, now: datetime, limit: int = 500) -> list[Candidate]:
+    """Queued, not held posts that may be due now, oldest first, for accounts that can post.
+
+    Only due rows are read (an index range on state and time), so a cycle costs the same with
+    ten posts queued for next month as with ten thousand. Reposts come back when their original
+    has an outcome: posted (due at its confirmed time plus the offset) or failed/skipped/
+    cancelled (so they can be skipped).
+    """
     original = aliased(Post)
-    query = (
+    ready = (
+        (Post.state == PostState.QUEUED)
+        & Post.held.is_(False)
+        & Post.account_key.not_in(_blocked_accounts(now))
+        & (Post.next_attempt_at.is_(None) | (Post.next_attempt_at <= now))
+    )
+    originals = (
+        select(
+            Post.id, Post.key, Post.account_key, Post.kind, Post.scheduled_at, Post.estimated_cost
+        )
+        .where(ready, Post.kind != "repost", Post.scheduled_at <= now)
+        .order_by(Post.scheduled_at, Post.seq, Post.id)
+        .limit(limit)
+    )
+    reposts = (
         select(
             Post.id,
             Post.key,
             Post.account_key,
-            Post.kind,
             Post.scheduled_at,
             Post.offset_seconds,
-            Post.next_attempt_at,
             Post.estimated_cost,
             original.state,
             original.posted_at,
         )
-        .outerjoin(original, Post.depends_on_id == original.id)
-        .where(Post.state == PostState.QUEUED, Post.held.is_(False))
-        .order_by(Post.scheduled_at, Post.seq, Post.id)
+        .join(original, Post.depends_on_id == original.id)
+        .where(ready, Post.kind == "repost", original.state.in_(SETTLED_ORIGINAL))
+        .order_by(Post.scheduled_at, Post.id)
+        .limit(limit)
     )
     out = []
     with db.read() as session:
-        for row in session.execute(query):
-            (pid, key, account, kind, scheduled, offset, next_attempt, cost, o_state, o_posted) = (
-                row
-            )
-            due: datetime | None = scheduled
-            if kind == "repost":
-                if o_state == PostState.POSTED and o_posted is not None:
-                    due = o_posted + timedelta(seconds=offset or 0)
-                else:
-                    due = None
-            if due is not None and next_attempt is not None and next_attempt > due:
-                due = next_attempt
-            out.append(Candidate(pid, key, account, kind, scheduled, due, o_state, cost))
+        for pid, key, account, kind, scheduled, cost in session.execute(originals):
+            out.append(Candidate(pid, key, account, kind, scheduled, scheduled, None, cost))
+        for pid, key, account, scheduled, offset, cost, o_state, o_posted in session.execute(
+            reposts
+        ):
+            due = None
+            if o_state == PostState.POSTED and o_posted is not None:
+                due = o_posted + timedelta(seconds=offset or 0)
+            out.append(Candidate(pid, key, account, "repost", scheduled, due, o_state, cost))
     return out
+
+
+def next_due(db: Database, now: datetime) -> datetime | None:
+    """The earliest future moment something may become due (for the timer)."""
+    with db.read() as session:
+        times = [
+            session.scalar(
+                select(func.min(Post.scheduled_at)).where(
+                    Post.state == PostState.QUEUED,
+                    Post.held.is_(False),
+                    Post.kind != "repost",
+                    Post.scheduled_at > now,
+                )
+            ),
+            session.scalar(
+                select(func.min(Post.next_attempt_at)).where(
+                    Post.state.in_((PostState.QUEUED, PostState.UNKNOWN)),
+                    Post.held.is_(False),
+                    Post.next_attempt_at > now,
+                )
+            ),
+            session.scalar(
+                select(func.min(Account.rate_limited_until)).where(Account.rate_limited_until > now)
+            ),
+            session.scalar(
+                select(func.min(Post.lease_until)).where(Post.state == PostState.SENDING)
+            ),
+            session.scalar(
+                select(func.min(Post.next_attempt_at)).where(
+                    Post.state == PostState.UNKNOWN, Post.held.is_(False)
+                )
+            ),
+        ]
+    future = [max(t, now) for t in times if t is not None]
+    return min(future) if future else None
 
 
 def claim_many(db: Database, post_ids: list[int], now: datetime, lease: timedelta) -> list[Claim]:
