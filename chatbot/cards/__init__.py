@@ -1,0 +1,1 @@
+"""Graphic cards: templates, text fitting, WCAG contrast and deterministic PNG rendering."""

@@ -1,0 +1,196 @@
+"""Rendering a card to PNG: deterministic bytes, cached by a hash of everything that shapes it
+(template, brand kit, font and logo files, the text and the canvas size)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageOps
+from PIL import __version__ as pillow_version
+
+from chatbot.cards.contrast import contrast_ratio, is_large_text
+from chatbot.cards.layout import Fitted, choose_font, fit, font
+from chatbot.cards.template import Brand, CardTemplate, load_brand, load_template
+
+UPLOAD_LIMITS = {"x": 5_000_000, "dryrun": 5_000_000, "mastodon": 8_000_000, "bluesky": 2_000_000}
+
+
+@dataclass(frozen=True)
+class TextCheck:
+    """Contrast of one text box against the background actually under it."""
+
+    box: str
+    size_px: int
+    ratio: float
+    large: bool
+
+
+@dataclass
+class Card:
+    image: Image.Image
+    checks: list[TextCheck] = field(default_factory=list)
+
+
+@lru_cache(maxsize=128)
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Renderer:
+    """Loads the brand kit once and templates on demand; renders and caches cards."""
+
+    def __init__(self, graphics: Path, cache_dir: Path):
+        self.graphics = graphics
+        self.cache_dir = cache_dir
+        self.brand: Brand = load_brand(graphics)
+        self._templates: dict[str, CardTemplate] = {}
+
+    def template(self, name: str) -> CardTemplate:
+        if name not in self._templates:
+            self._templates[name] = load_template(self.graphics, name, self.brand)
+        return self._templates[name]
+
+    def cache_key(self, name: str, fields: dict[str, str], platform: str) -> str:
+        template = self.template(name)
+        parts = {
+            "template": template.digest,
+            "brand": _file_digest(self.brand.path),
+            "fonts": sorted(
+                _file_digest(p) for p in (*self.brand.fonts.values(), *self.brand.fallbacks)
+            ),
+            "logo": _file_digest(self.brand.logo) if self.brand.logo else None,
+            "fields": fields,
+            "size": template.size_for(platform),
+            "pillow": pillow_version.split(".")[0],
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+    def path_for(self, name: str, fields: dict[str, str], platform: str) -> Path:
+        return self.cache_dir / f"{name}-{self.cache_key(name, fields, platform)[:20]}.png"
+
+    def ensure(self, name: str, fields: dict[str, str], platform: str) -> tuple[Path, bool]:
+        """The card's PNG, rendering it only if the cache lacks it. Returns (path, rendered)."""
+        path = self.path_for(name, fields, platform)
+        if path.is_file():
+            return path, False
+        data = encode(self.render(name, fields, platform).image, platform)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return path, True
+
+    def _background(self, template: CardTemplate, size: tuple[int, int]) -> Image.Image:
+        model = template.model
+        if model.background_image:
+            with Image.open(self.graphics / model.background_image) as src:
+                return ImageOps.fit(src.convert("RGB"), size, Image.Resampling.LANCZOS)
+        return Image.new("RGB", size, self.brand.color(model.background))
+
+    def layout(self, name: str, fields: dict[str, str], platform: str) -> list[tuple[int, Fitted]]:
+        """Fit every box that has text; raises CardFitError naming the box."""
+        from chatbot.cards.layout import CardFitError
+
+        template = self.template(name)
+        width, height = template.size_for(platform)
+        fitted = []
+        for index, box in enumerate(template.model.boxes):
+            text = fields.get(box.name, "").strip()
+            if not text:
+                continue
+            primary = self.brand.fonts.get(box.font) or self.graphics / box.font
+            try:
+                font_path = choose_font(text, primary, self.brand.fallbacks)
+                fitted.append(
+                    (
+                        index,
+                        fit(
+                            text,
+                            font_path,
+                            round(box.box[2] * width),
+                            round(box.box[3] * height),
+                            box.size,
+                            box.line_spacing,
+                        ),
+                    )
+                )
+            except CardFitError as exc:
+                raise CardFitError(f"template {name}, box {box.name}: {exc}") from None
+        return fitted
+
+    def render(
+        self, name: str, fields: dict[str, str], platform: str, display_width: int = 400
+    ) -> Card:
+        template = self.template(name)
+        size = template.size_for(platform)
+        width, height = size
+        image = self._background(template, size)
+        background = image.copy()
+        draw = ImageDraw.Draw(image)
+        card = Card(image)
+        for index, fitted in self.layout(name, fields, platform):
+            box = template.model.boxes[index]
+            x0, y0 = round(box.box[0] * width), round(box.box[1] * height)
+            bw, bh = round(box.box[2] * width), round(box.box[3] * height)
+            face = font(fitted.font_path, fitted.size)
+            color = self.brand.color(box.color)
+            block = len(fitted.lines) * fitted.line_height
+            top = y0 + {"top": 0, "middle": (bh - block) // 2, "bottom": bh - block}[box.valign]
+            align = (
+                box.align
+                if box.align != "auto"
+                else ("right" if fitted.direction == "rtl" else "left")
+            )
+            for number, line in enumerate(fitted.lines):
+                length = face.getlength(line, direction=fitted.direction)
+                x = {"left": x0, "center": x0 + (bw - length) / 2, "right": x0 + bw - length}[align]
+                draw.text(
+                    (x, top + number * fitted.line_height),
+                    line,
+                    font=face,
+                    fill=color,
+                    direction=fitted.direction,
+                )
+            region = background.crop((x0, top, x0 + bw, top + block)).resize(
+                (24, max(1, min(24, block))), Image.Resampling.BOX
+            )
+            worst = min(
+                contrast_ratio(color, region.getpixel((i, j)))  # type: ignore[arg-type]
+                for i in range(region.width)
+                for j in range(region.height)
+            )
+            shown = fitted.size * display_width / width
+            card.checks.append(
+                TextCheck(
+                    box.name, fitted.size, round(worst, 2), is_large_text(shown, box.font == "bold")
+                )
+            )
+        if template.model.logo and self.brand.logo:
+            lx, ly, lw, lh = template.model.logo
+            with Image.open(self.brand.logo) as logo:
+                mark = ImageOps.contain(
+                    logo.convert("RGBA"),
+                    (round(lw * width), round(lh * height)),
+                    Image.Resampling.LANCZOS,
+                )
+            image.paste(mark, (round(lx * width), round(ly * height)), mark)
+        return card
+
+
+def encode(image: Image.Image, platform: str) -> bytes:
+    """PNG bytes: the same input gives the same bytes; shrunk to a palette if over the limit."""
+    data = _png(image)
+    if len(data) > UPLOAD_LIMITS.get(platform, 5_000_000):
+        data = _png(image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
+    return data
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()

@@ -1,0 +1,187 @@
+"""Card templates and the brand kit, loaded from YAML with errors naming file, line and key.
+
+Boxes are fractions of the canvas (x, y, width, height), so one template serves every
+platform's canvas size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chatbot.cards.contrast import parse_color
+from chatbot.content.load import validate_model
+from chatbot.content.located import located_error
+from chatbot.errors import ContentError
+from chatbot.yamlmarks import load_yaml
+
+DEFAULT_SIZES = {
+    "x": (1600, 900),
+    "dryrun": (1600, 900),
+    "mastodon": (1200, 1200),
+    "bluesky": (1200, 1200),
+}
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FontsIn(_In):
+    regular: str
+    bold: str
+    fallbacks: list[str] = Field(default_factory=list)
+
+
+class BrandIn(_In):
+    name: str = ""
+    colors: dict[str, str] = Field(default_factory=dict)
+    fonts: FontsIn
+    logo: str | None = None
+
+
+class BoxIn(_In):
+    name: str
+    box: tuple[float, float, float, float]
+    font: str = "regular"
+    size: tuple[int, int] = (24, 96)
+    color: str = "ink"
+    align: Literal["left", "center", "right", "auto"] = "auto"
+    valign: Literal["top", "middle", "bottom"] = "top"
+    line_spacing: float = Field(1.18, ge=1.0, le=2.0)
+
+
+class TemplateIn(_In):
+    name: str
+    sizes: dict[str, tuple[int, int]] = Field(default_factory=lambda: dict(DEFAULT_SIZES))
+    background: str = "paper"
+    background_image: str | None = None
+    boxes: list[BoxIn] = Field(min_length=1)
+    logo: tuple[float, float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Brand:
+    path: Path
+    colors: dict[str, tuple[int, int, int]]
+    fonts: dict[str, Path]
+    fallbacks: tuple[Path, ...]
+    logo: Path | None
+
+    def color(self, name: str) -> tuple[int, int, int]:
+        return self.colors.get(name) or parse_color(name)
+
+
+@dataclass(frozen=True)
+class CardTemplate:
+    path: Path
+    model: TemplateIn
+    digest: str
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def size_for(self, platform: str) -> tuple[int, int]:
+        return self.model.sizes.get(platform) or DEFAULT_SIZES.get(platform, (1600, 900))
+
+
+def _color_ok(value: str, colors: dict[str, tuple[int, int, int]]) -> bool:
+    if value in colors:
+        return True
+    try:
+        parse_color(value)
+    except ValueError:
+        return False
+    return True
+
+
+def load_brand(graphics: Path) -> Brand:
+    path = graphics / "brand.yaml"
+    doc = load_yaml(path, ContentError)
+    model, errors = validate_model(doc, BrandIn)
+    if model is None:
+        raise errors[0]
+    colors = {}
+    for name, value in model.colors.items():
+        try:
+            colors[name] = parse_color(value)
+        except ValueError:
+            raise located_error(
+                doc, ("colors", name), f"{value!r} is not a colour; write #rrggbb"
+            ) from None
+    fonts = {}
+    for key in ("regular", "bold"):
+        font = graphics / getattr(model.fonts, key)
+        if not font.is_file():
+            raise located_error(doc, ("fonts", key), f"font file {font} not found")
+        fonts[key] = font
+    fallbacks = []
+    for index, name in enumerate(model.fonts.fallbacks):
+        font = graphics / name
+        if not font.is_file():
+            raise located_error(doc, ("fonts", "fallbacks", index), f"font file {font} not found")
+        fallbacks.append(font)
+    logo = graphics / model.logo if model.logo else None
+    if logo is not None and not logo.is_file():
+        raise located_error(doc, ("logo",), f"logo file {logo} not found")
+    return Brand(path, colors, fonts, tuple(fallbacks), logo)
+
+
+def load_template(graphics: Path, name: str, brand: Brand) -> CardTemplate:
+    path = graphics / "templates" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (graphics / "templates").glob("*.yaml"))
+        raise ContentError(
+            f"no card template {name!r}; templates: {', '.join(known) or 'none'}", path
+        )
+    doc = load_yaml(path, ContentError)
+    model, errors = validate_model(doc, TemplateIn)
+    if model is None:
+        raise errors[0]
+    if not _color_ok(model.background, brand.colors):
+        raise located_error(
+            doc,
+            ("background",),
+            f"unknown colour {model.background!r}; use a "
+            f"brand colour ({', '.join(brand.colors)}) or #rrggbb",
+        )
+    if model.background_image and not (graphics / model.background_image).is_file():
+        raise located_error(
+            doc, ("background_image",), f"image {graphics / model.background_image} not found"
+        )
+    for index, box in enumerate(model.boxes):
+        keys = ("boxes", index)
+        x, y, w, h = box.box
+        if min(x, y) < 0 or w <= 0 or h <= 0 or x + w > 1.0001 or y + h > 1.0001:
+            raise located_error(
+                doc,
+                (*keys, "box"),
+                f"box {list(box.box)} reaches outside the "
+                "canvas; x, y, width and height are fractions and x+width, "
+                "y+height must be at most 1",
+            )
+        if not _color_ok(box.color, brand.colors):
+            raise located_error(
+                doc,
+                (*keys, "color"),
+                f"unknown colour {box.color!r}; use a "
+                f"brand colour ({', '.join(brand.colors)}) or #rrggbb",
+            )
+        if box.font not in brand.fonts and not (graphics / box.font).is_file():
+            raise located_error(
+                doc,
+                (*keys, "font"),
+                f"font {box.font!r} is neither a brand "
+                "font (regular, bold) nor a file in graphics/",
+            )
+        if box.size[0] > box.size[1] or box.size[0] < 8:
+            raise located_error(
+                doc, (*keys, "size"), "size is [minimum, maximum] in pixels, minimum at least 8"
+            )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return CardTemplate(path, model, digest)
