@@ -48,6 +48,7 @@ class Project:
         self.config_path = write(root / "config.yaml", BASE_CONFIG.format(db=db_url))
         (root / "content" / "chats").mkdir(parents=True)
         (root / "content" / "campaigns").mkdir(parents=True)
+        shutil.copytree(ROOT / "graphics", root / "graphics")
 
     def chat(self, name: str, text: str) -> Path:
         return write(self.root / "content" / "chats" / f"{name}.yaml", text)

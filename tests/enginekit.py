@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from chatbot.engine.notify import Notifier
 from chatbot.engine.worker import build_publishers
 from chatbot.queue.apply import apply_plan
 from chatbot.queue.review import approve
-from tests.conftest import write
+from tests.conftest import ROOT, write
 from tests.xserver import XServer
 
 T0 = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
@@ -75,6 +76,8 @@ class Engine:
         )
         (root / "content" / "chats").mkdir(parents=True, exist_ok=True)
         (root / "content" / "campaigns").mkdir(parents=True, exist_ok=True)
+        if not (root / "graphics").exists():
+            shutil.copytree(ROOT / "graphics", root / "graphics")
         self.notifier = Notifier()
         self._db: Database | None = None
 

@@ -163,7 +163,12 @@ def test_vision_file_errors(tmp_path: Path, text: str, expected: str) -> None:
 
 def test_builtins_apply_without_vision_file_and_are_replaced_by_it(tmp_path: Path) -> None:
     rules, errors = load_rules(None)
-    assert errors == [] and {r.options.kind for r in rules} == {"length", "alt_text"}
+    assert errors == [] and {r.options.kind for r in rules} == {
+        "length",
+        "alt_text",
+        "card_contrast",
+        "alt_repeats_card",
+    }
     path = tmp_path / "vision.yaml"
     path.write_text("rules:\n  - {id: mine, kind: length, level: warning}\n")
     rules, _ = load_rules(path)

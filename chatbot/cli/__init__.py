@@ -10,6 +10,7 @@ from chatbot.cli.app import App
 from chatbot.cli.content_cmds import apply_cmd, approve_cmd, check_cmd, plan_cmd, reject_cmd
 from chatbot.cli.engine_cmds import account_group, run_cmd, settle_cmd
 from chatbot.cli.ops_cmds import db_group, settings_cmd, status_cmd
+from chatbot.cli.render_cmd import render_cmd
 from chatbot.errors import UserError
 
 
@@ -43,6 +44,7 @@ for command in (
     apply_cmd,
     approve_cmd,
     reject_cmd,
+    render_cmd,
     status_cmd,
     run_cmd,
     account_group,

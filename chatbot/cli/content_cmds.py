@@ -26,7 +26,12 @@ def _error_line(err: ContentError) -> str:
 
 
 def _review(app: App, content: ContentSet) -> Review:
-    return review(content, app.config.settings.platforms)
+    return review(
+        content,
+        app.config.settings.platforms,
+        graphics=app.config.graphics_dir,
+        cards_dir=app.config.cards_dir,
+    )
 
 
 @click.command("check")

@@ -21,6 +21,7 @@ from chatbot.content.located import check_account, content_zone, located_error
 from chatbot.content.model import (
     DAYS,
     CampaignIn,
+    CardIn,
     ChatIn,
     Media,
     PostKind,
@@ -42,6 +43,24 @@ def with_hashtag(text: str, hashtag: str | None) -> str:
     if pattern.search(text):
         return text
     return f"{text.rstrip()} {hashtag}"
+
+
+def card_of(
+    card: str | CardIn | None, text: str, defaults: dict[str, str]
+) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """The template name and the text of each box: defaults from the post, overrides from
+    the card mapping."""
+    if card is None:
+        return None, ()
+    fields = {"text": text.strip(), **defaults}
+    name = card
+    if isinstance(card, CardIn):
+        name = card.template
+        for key in ("text", "label", "attribution", "title", "when", "footer"):
+            value = getattr(card, key)
+            if value is not None:
+                fields[key] = value.strip()
+    return str(name), tuple(sorted((k, v) for k, v in fields.items() if v))
 
 
 def source_of(doc: LocatedYaml, keys: PathKey) -> Source:
@@ -89,6 +108,18 @@ def chat_posts(chat: ChatIn, doc: LocatedYaml, config: Config) -> list[PostSpec]
         media = item if isinstance(item, Media) else Media(text=item)
         raw = media.text
         text = f"Q{number}: {raw.strip()}" if kind == "question" else raw.strip()
+        handle = config.settings.accounts[chat.host].handle
+        # Defaults are only what the card shows, so that approving the words of a question
+        # card survives a change of time; an intro or outro card shows the date and time.
+        defaults = {"footer": " · ".join(x for x in (chat.hashtag, handle) if x)}
+        if kind == "question":
+            defaults["label"] = f"Q{number}"
+        else:
+            defaults["title"] = chat.title
+            defaults["when"] = (
+                start.astimezone(tz).strftime("%A, %B %d · %I:%M %p %Z").replace(" 0", " ")
+            )
+        card, fields = card_of(media.card, raw, defaults)
         posts.append(
             PostSpec(
                 key=f"{chat.id}/{key}",
@@ -99,7 +130,8 @@ def chat_posts(chat: ChatIn, doc: LocatedYaml, config: Config) -> list[PostSpec]
                 source_text=raw,
                 scheduled_at=at,
                 source=source_of(doc, _media_keys(keys, item)),
-                card=media.card,
+                card=card,
+                card_fields=fields,
                 alt=media.alt,
                 image=media.image,
                 chat=chat.id,
@@ -214,6 +246,12 @@ def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> li
             )
         taken.setdefault(account, set()).add(at)
         post_id = item.id or f"p{index + 1}"
+        handle = config.settings.accounts[account].handle
+        card, fields = card_of(
+            item.card,
+            item.text,
+            {"footer": " · ".join(x for x in (campaign.hashtag or "", handle) if x)},
+        )
         if post_id in seen_ids:
             raise located_error(doc, (*keys, "id"), f"post id {post_id!r} is used twice")
         seen_ids.add(post_id)
@@ -227,7 +265,8 @@ def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> li
                 source_text=item.text,
                 scheduled_at=at,
                 source=source_of(doc, (*keys, "text")),
-                card=item.card,
+                card=card,
+                card_fields=fields,
                 alt=item.alt,
                 image=item.image,
                 campaign=campaign.id,

@@ -29,9 +29,21 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CardIn(_In):
+    """A card with its own wording: ``{template: quote, text: ..., attribution: ...}``."""
+
+    template: str
+    text: str | None = None
+    label: str | None = None
+    attribution: str | None = None
+    title: str | None = None
+    when: str | None = None
+    footer: str | None = None
+
+
 class Media(_In):
     text: str = Field(min_length=1)
-    card: str | None = None
+    card: str | CardIn | None = None
     alt: str | None = None
     image: str | None = None
 
@@ -112,6 +124,7 @@ class PostSpec:
     source: Source
     source_text: str = ""
     card: str | None = None
+    card_fields: tuple[tuple[str, str], ...] = ()
     alt: str | None = None
     image: str | None = None
     depends_on: str | None = None
@@ -131,12 +144,17 @@ class PostSpec:
             "kind": self.kind,
             "text": self.text,
             "card": self.card,
+            "card_fields": [list(f) for f in self.card_fields],
             "alt": self.alt,
             "image": self.image,
             "depends_on": self.depends_on,
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return dict(self.card_fields)
 
     @property
     def is_repost(self) -> bool:

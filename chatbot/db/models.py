@@ -120,6 +120,7 @@ class Post(Base):
     seq: Mapped[int] = mapped_column(default=0)
     text: Mapped[str] = mapped_column(Text, default="")
     card: Mapped[str | None] = mapped_column(String(64))
+    card_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     alt: Mapped[str | None] = mapped_column(Text)
     image: Mapped[str | None] = mapped_column(Text)
     media_path: Mapped[str | None] = mapped_column(Text)

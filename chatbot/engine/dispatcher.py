@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from chatbot.config import Config
 from chatbot.db.models import Post, PostState
@@ -34,7 +35,6 @@ from chatbot.publishers.base import (
     Unauthorized,
     UsageCapped,
 )
-from chatbot.publishers.dryrun import DryRunPublisher
 from chatbot.timeutil import format_duration, parse_duration
 
 log = logging.getLogger("chatbot.dispatch")
@@ -71,6 +71,7 @@ class Dispatcher:
             "repost": parse_duration(lateness.repost),
         }
         self.stopping = False
+        self._renderer: Any = None
         self.backlog = False
         self.capacity = 2 * worker.concurrency
         self.in_flight: dict[store.Claim, str] = {}
@@ -263,10 +264,8 @@ class Dispatcher:
                 raise BadRequest("its original has no remote id to repost")
             return OutgoingPost(post.key, repost_of=original.remote_id)
         media: list[Media] = []
-        if post.media_path:
-            media.append(Media(Path(post.media_path), post.alt or ""))
-        elif post.card and not isinstance(publisher, DryRunPublisher):
-            raise BadRequest(f"card '{post.card}' has not been rendered; run chatbot render")
+        if post.card:
+            media.append(Media(self._card(post), post.alt or ""))
         if post.image:
             image = Path(post.image)
             if not image.is_absolute():
@@ -275,6 +274,20 @@ class Dispatcher:
                 raise BadRequest(f"image {image} not found")
             media.append(Media(image, post.alt or ""))
         return OutgoingPost(post.key, post.text, tuple(media), reply_to=previous)
+
+    def _card(self, post: Post) -> Path:
+        """The post's card, rendered now unless the cache (``chatbot render``) has it."""
+        from chatbot.cards.layout import CardFitError
+        from chatbot.cards.render import Renderer
+        from chatbot.errors import ContentError
+
+        try:
+            if self._renderer is None:
+                self._renderer = Renderer(self.config.graphics_dir, self.config.cards_dir)
+            path, _ = self._renderer.ensure(post.card or "", post.card_fields or {}, post.platform)
+        except (CardFitError, ContentError, OSError) as exc:
+            raise BadRequest(f"card '{post.card}' could not be rendered: {exc}") from None
+        return path
 
     def send(self, claim: store.Claim) -> None:
         """Publish one claimed post and record the outcome. Runs in the executor's threads."""

@@ -85,6 +85,7 @@ def _fill(post: Post, spec: PostSpec, change: Change, by: str, now: datetime) ->
     post.seq = spec.seq
     post.text = spec.text
     post.card = spec.card
+    post.card_fields = spec.fields or None
     post.alt = spec.alt
     post.image = spec.image
     post.reply_to_previous = spec.reply_to_previous

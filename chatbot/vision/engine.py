@@ -21,6 +21,8 @@ from chatbot.yamlmarks import load_yaml
 BUILTIN_RULES: list[dict[str, Any]] = [
     {"id": "platform.length", "kind": "length", "level": "error"},
     {"id": "platform.alt-text", "kind": "alt_text", "level": "error"},
+    {"id": "card.contrast", "kind": "card_contrast", "level": "error"},
+    {"id": "card.alt-repeats-text", "kind": "alt_repeats_card", "level": "warning"},
 ]
 
 
@@ -96,11 +98,29 @@ class Review:
         return [f for f in self.for_post(key) if f.level == "error"]
 
 
+def card_context(graphics: Path | None, cards_dir: Path | None) -> dict[str, Any]:
+    """The renderer the card rules use, or why there is none."""
+    if graphics is None:
+        return {}
+    from chatbot.cards.render import Renderer
+
+    try:
+        return {"renderer": Renderer(graphics, cards_dir or graphics / "cache")}
+    except ContentError as exc:
+        return {"renderer_error": str(exc)}
+
+
 def review(
-    content: ContentSet, platforms: Platforms | None = None, extra: dict[str, Any] | None = None
+    content: ContentSet,
+    platforms: Platforms | None = None,
+    extra: dict[str, Any] | None = None,
+    graphics: Path | None = None,
+    cards_dir: Path | None = None,
 ) -> Review:
     """Run every rule over ``content``; content errors are carried through, not raised."""
     rules, rule_errors = load_rules(content.vision_path)
+    if any(p.card for p in content.posts):
+        extra = {**card_context(graphics, cards_dir), **(extra or {})}
     context = Context(platforms=platforms or Platforms(), extra=extra or {})
     findings: list[Finding] = []
     for rule in rules:

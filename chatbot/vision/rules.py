@@ -301,3 +301,74 @@ class NearDuplicate(Rule):
                         other=post.key,
                         other_account=post.account,
                     )
+
+
+class CardContrastOptions(RuleOptions):
+    min_normal: float = Field(4.5, gt=1, description="WCAG AA for normal text.")
+    min_large: float = Field(3.0, gt=1, description="WCAG AA for large text.")
+    display_width: int = Field(
+        400,
+        ge=100,
+        description="CSS pixels a card is shown at on a phone: text size is judged "
+        "as displayed, since a 1600 px card is scaled down to a phone's width.",
+    )
+
+
+@register
+class CardContrast(Rule):
+    """Every text on a card fits its box and contrasts with the background actually under it."""
+
+    kind = "card_contrast"
+    Options = CardContrastOptions
+    default_message = "{problem}"
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        if not post.card:
+            return
+        from chatbot.cards.layout import CardFitError
+        from chatbot.errors import ContentError
+
+        opts = self.options
+        assert isinstance(opts, CardContrastOptions)
+        renderer = context.extra.get("renderer")
+        if renderer is None:
+            problem = context.extra.get("renderer_error", "no graphics folder with a brand kit")
+            yield self.finding(post, problem=f"card '{post.card}' cannot be rendered: {problem}")
+            return
+        try:
+            card = renderer.render(post.card, post.fields, post.platform, opts.display_width)
+        except (CardFitError, ContentError) as exc:
+            yield self.finding(post, problem=f"card '{post.card}': {exc}")
+            return
+        for check in card.checks:
+            needed = opts.min_large if check.large else opts.min_normal
+            if check.ratio < needed:
+                size = "large" if check.large else "normal"
+                yield self.finding(
+                    post,
+                    problem=f"card '{post.card}', box {check.box}: contrast {check.ratio:.2f}:1 "
+                    f"is below {needed}:1 for {size} text (WCAG AA); change the colours",
+                )
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w#@]+", " ", text.casefold()).split())
+
+
+@register
+class AltRepeatsCard(Rule):
+    """Alt text that only repeats the card's main text, when the card shows more than that."""
+
+    kind = "alt_repeats_card"
+    default_message = (
+        "alt text only repeats the card's text; also describe {others} (and what the card looks "
+        "like) so screen-reader users get what sighted readers get"
+    )
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        fields = post.fields
+        others = [k for k in fields if k != "text" and k != "footer"]
+        if not post.card or not post.alt or not others:
+            return
+        if _words(post.alt) == _words(fields.get("text", "")):
+            yield self.finding(post, others=", ".join(f"the {k}" for k in others))
