@@ -391,3 +391,26 @@ def test_a_cycle_reads_only_due_posts_and_knows_the_next_time(engine: Engine) ->
     assert [c.key for c in due] == ["fr-chat/q1"]
     store.update_account(engine.db, "lfp", paused=True)
     assert store.candidates(engine.db, T0 + timedelta(minutes=10)) == []
+
+
+def test_card_is_rendered_and_uploaded_with_its_alt_text(engine: Engine) -> None:
+    engine.content(
+        "chats",
+        "fr",
+        CHAT.replace(
+            "  - text: Who carries the risk?",
+            "  - text: Who carries the risk?\n    card: question\n    alt: Purple card reading Q2, Who carries the risk?",
+        ),
+    )
+    engine.apply_and_approve("fr-chat")
+    engine.clock.set(T0 + timedelta(minutes=20))
+    engine.dispatcher().run_due()
+    q2 = engine.post("fr-chat/q2")
+    assert q2.state == PostState.POSTED
+    tweet = engine.server.tweets[q2.remote_id]  # type: ignore[index]
+    [media_id] = tweet.media_ids
+    assert (
+        engine.server.media[media_id]["alt_text"] == "Purple card reading Q2, Who carries the risk?"
+    )
+    cards = list((engine.root / "var" / "cards").glob("question-*.png"))
+    assert len(cards) == 1 and engine.server.media[media_id]["bytes"] == cards[0].stat().st_size

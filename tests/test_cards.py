@@ -1,0 +1,256 @@
+"""Graphic cards: templates, fitting, WCAG contrast, determinism, cache, golden images."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from chatbot.cards.contrast import contrast_ratio, parse_color
+from chatbot.cards.layout import CardFitError, direction_of
+from chatbot.cards.render import Renderer, encode
+from chatbot.errors import ContentError
+from tests.conftest import ROOT, Project
+
+GOLDEN = ROOT / "tests" / "golden"
+QUESTION = {
+    "label": "Q3",
+    "text": "Studies show face recognition misidentifies women, young people and people of "
+    "color far more often. Who in your community carries that risk?",
+    "footer": "#LFPchat · @libraryfreedom",
+}
+
+
+@pytest.fixture
+def graphics(tmp_path: Path) -> Path:
+    target = tmp_path / "graphics"
+    shutil.copytree(ROOT / "graphics", target)
+    return target
+
+
+@pytest.fixture
+def renderer(graphics: Path, tmp_path: Path) -> Renderer:
+    return Renderer(graphics, tmp_path / "cards")
+
+
+@pytest.mark.parametrize(
+    ("fg", "bg", "ratio"),
+    [
+        ("#777777", "#ffffff", 4.48),
+        ("#767676", "#ffffff", 4.54),
+        ("#000000", "#ffffff", 21.0),
+        ("#f2c14e", "#3f1d5c", 8.12),
+    ],
+)
+def test_known_contrast_ratios(fg: str, bg: str, ratio: float) -> None:
+    assert round(contrast_ratio(parse_color(fg), parse_color(bg)), 2) == ratio
+
+
+def test_777_on_white_fails_aa_for_normal_text_on_a_card(graphics: Path, tmp_path: Path) -> None:
+    (graphics / "templates" / "grey.yaml").write_text(
+        "name: grey\nbackground: '#ffffff'\nboxes:\n"
+        "  - {name: text, box: [0.1, 0.1, 0.8, 0.3], size: [16, 30], color: '#777777'}\n"
+        "  - {name: footer, box: [0.1, 0.6, 0.8, 0.3], font: bold, size: [200, 240], color: '#777777'}\n"
+    )
+    card = Renderer(graphics, tmp_path).render(
+        "grey", {"text": "Small grey words on white", "footer": "Big"}, "x"
+    )
+    checks = {c.box: c for c in card.checks}
+    assert checks["text"].ratio == 4.48 and not checks["text"].large
+    assert checks["footer"].large  # 240 px on a 1600 px card shown 400 px wide: 60 px
+
+
+def test_contrast_is_measured_on_the_image_under_the_text(graphics: Path, tmp_path: Path) -> None:
+    # Left half white, right half black: white text over the white half fails.
+    image = Image.new("RGB", (1600, 900), "#000000")
+    image.paste(Image.new("RGB", (800, 900), "#ffffff"), (0, 0))
+    image.save(graphics / "split.png")
+    (graphics / "templates" / "split.yaml").write_text(
+        "name: split\nbackground_image: split.png\nboxes:\n"
+        "  - {name: text, box: [0.55, 0.1, 0.4, 0.3], color: white}\n"
+        "  - {name: footer, box: [0.05, 0.6, 0.4, 0.3], color: white}\n"
+    )
+    card = Renderer(graphics, tmp_path).render(
+        "split", {"text": "on black", "footer": "on white"}, "x"
+    )
+    checks = {c.box: c.ratio for c in card.checks}
+    assert checks == {"text": 21.0, "footer": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ("brand.yaml", "fonts/AtkinsonHyperlegible-Bold.ttf", "fonts/Missing.ttf"),
+            "brand.yaml:12: fonts.bold: font file",
+        ),
+        (
+            ("templates/question.yaml", "color: gold", "color: goldish"),
+            "question.yaml:5: boxes[0].color: unknown colour 'goldish'; use a brand colour",
+        ),
+        (
+            (
+                "templates/question.yaml",
+                "box: [0.06, 0.29, 0.88, 0.50]",
+                "box: [0.5, 0.29, 0.88, 0.50]",
+            ),
+            "question.yaml:6: boxes[1].box: box [0.5, 0.29, 0.88, 0.5] reaches outside the canvas",
+        ),
+        (
+            ("templates/question.yaml", "background: plum", "background: plumm"),
+            "question.yaml:3: background: unknown colour 'plumm'",
+        ),
+    ],
+)
+def test_bad_template_errors(
+    graphics: Path, tmp_path: Path, edit: tuple[str, str, str], expected: str
+) -> None:
+    name, old, new = edit
+    path = graphics / name
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+    with pytest.raises(ContentError) as info:
+        Renderer(graphics, tmp_path).render("question", QUESTION, "x")
+    assert expected in str(info.value)
+
+
+def test_unknown_template_names_the_known_ones(renderer: Renderer) -> None:
+    with pytest.raises(
+        ContentError, match="no card template 'qestion'; templates: announcement, question, quote"
+    ):
+        renderer.render("qestion", QUESTION, "x")
+
+
+def test_fitting_shrinks_to_fit_and_breaks_a_very_long_word(renderer: Renderer) -> None:
+    short = {c.box: c.size_px for c in renderer.render("question", {"text": "Why?"}, "x").checks}
+    long_text = " ".join(["surveillance"] * 22)[:280]
+    fitted = {
+        c.box: c.size_px for c in renderer.render("question", {"text": long_text}, "x").checks
+    }
+    assert short["text"] == 92 and 36 <= fitted["text"] < 92
+    word = "Facesurveillanceinlibrariesisneveracceptable" * 2
+    [(_, layout)] = renderer.layout("question", {"text": word}, "x")
+    assert len(layout.lines) > 1 and "".join(layout.lines) == word
+
+
+def test_text_that_cannot_fit_is_a_clear_error(renderer: Renderer) -> None:
+    with pytest.raises(
+        CardFitError,
+        match="template question, box text: text does not fit even "
+        "at the template's minimum size 36px",
+    ):
+        renderer.render("question", {"text": "word " * 400}, "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "char"),
+    [
+        ("故人西辞黄鹤楼，烟花三月下扬州", "U+4E0B"),
+        ("Join us \U0001f4da tonight", "U+1F4DA"),
+        ("الخصوصية حق للجميع", "U+0627"),
+    ],
+)
+def test_text_the_font_cannot_draw_names_the_characters(
+    renderer: Renderer, text: str, char: str
+) -> None:
+    with pytest.raises(CardFitError) as info:
+        renderer.render("question", {"text": text}, "x")
+    assert "AtkinsonHyperlegible-Bold.ttf has no glyph for" in str(info.value)
+    assert "fonts.fallbacks in graphics/brand.yaml" in str(info.value)
+
+
+def test_right_to_left_detection() -> None:
+    assert direction_of("الخصوصية حق") == "rtl"
+    assert direction_of("שלום עולם") == "rtl"
+    assert direction_of("#LFPchat privacy") == "ltr"
+
+
+def test_same_input_same_bytes_and_canvas_per_platform(renderer: Renderer) -> None:
+    first = encode(renderer.render("question", QUESTION, "x").image, "x")
+    second = encode(renderer.render("question", QUESTION, "x").image, "x")
+    assert first == second
+    assert Image.open(io.BytesIO(first)).size == (1600, 900)
+    square = encode(renderer.render("question", QUESTION, "bluesky").image, "bluesky")
+    assert Image.open(io.BytesIO(square)).size == (1200, 1200)
+    assert len(square) < 2_000_000
+
+
+def test_cache_hits_and_misses(renderer: Renderer) -> None:
+    path, rendered = renderer.ensure("question", QUESTION, "x")
+    assert rendered and path.is_file()
+    stamp = path.stat().st_mtime_ns
+    again, rendered_again = renderer.ensure("question", QUESTION, "x")
+    assert (again, rendered_again) == (path, False) and path.stat().st_mtime_ns == stamp
+    other, rendered_other = renderer.ensure("question", {**QUESTION, "label": "Q4"}, "x")
+    assert rendered_other and other != path
+
+
+def test_golden_question_card(renderer: Renderer) -> None:
+    """Compared with a tolerance: glyph rasterisation differs slightly across Pillow versions."""
+    image = renderer.render("question", QUESTION, "x").image.convert("RGB")
+    golden_path = GOLDEN / "question-x.png"
+    with Image.open(golden_path) as golden:
+        diff = ImageChops.difference(image, golden.convert("RGB"))
+    mean = sum(ImageStat.Stat(diff).mean) / 3
+    assert mean < 1.5, f"card differs from {golden_path} (mean difference {mean:.2f})"
+
+
+def test_check_reports_contrast_and_alt_text_problems(project: Project) -> None:
+    grey = project.root / "graphics" / "templates" / "grey.yaml"
+    grey.write_text(
+        "name: grey\nbackground: white\nboxes:\n"
+        "  - {name: text, box: [0.1, 0.1, 0.8, 0.3], size: [16, 30], color: '#777777'}\n"
+    )
+    path = project.campaign(
+        "c",
+        """
+        id: c
+        accounts: [lfp]
+        posts:
+          - text: Grey words
+            card: grey
+            alt: A white card with the words Grey words
+            at: 2026-12-07 10:00
+          - text: Our commentary on the resolution
+            card: {template: quote, text: Libraries oppose face recognition, attribution: 'ALA Council, 2021'}
+            alt: Libraries oppose face recognition
+            at: 2026-12-08 10:00
+    """,
+    )
+    result = project.run("check")
+    assert result.exit_code == 1
+    assert (
+        f"{path}:4:11: error card.contrast: card 'grey', box text: contrast 4.48:1 is below "
+        "4.5:1 for normal text (WCAG AA); change the colours"
+    ) in result.stdout
+    assert (
+        f"{path}:8:11: warning card.alt-repeats-text: alt text only repeats the card's text; "
+        "also describe the attribution"
+    ) in result.stdout
+
+
+def test_check_reports_text_that_does_not_fit(project: Project) -> None:
+    project.campaign(
+        "c",
+        "id: c\naccounts: [lfp]\nposts:\n  - text: "
+        + "word " * 300
+        + "\n    card: question\n    alt: A card\n    at: 2026-12-07 10:00\n",
+    )
+    result = project.run("check")
+    assert (
+        "error card.contrast: card 'question': template question, box text: text does not fit"
+        in result.stdout
+    )
+
+
+def test_render_command_renders_then_uses_the_cache(example: Project, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = example.run("render", "--out", str(out))
+    assert first.exit_code == 0, first.output
+    assert "5 rendered, 0 unchanged (cached)" in first.stdout
+    assert len(list(out.glob("*.png"))) == 5
+    second = example.run("render", "--out", str(out))
+    assert "0 rendered, 5 unchanged (cached)" in second.stdout
