@@ -150,7 +150,6 @@ def test_text_that_cannot_fit_is_a_clear_error(renderer: Renderer) -> None:
     [
         ("故人西辞黄鹤楼，烟花三月下扬州", "U+4E0B"),
         ("Join us \U0001f4da tonight", "U+1F4DA"),
-        ("الخصوصية حق للجميع", "U+0627"),
     ],
 )
 def test_text_the_font_cannot_draw_names_the_characters(
@@ -160,6 +159,19 @@ def test_text_the_font_cannot_draw_names_the_characters(
         renderer.render("question", {"text": text}, "x")
     assert "AtkinsonHyperlegible-Bold.ttf has no glyph for" in str(info.value)
     assert "fonts.fallbacks in graphics/brand.yaml" in str(info.value)
+
+
+def test_arabic_is_set_right_to_left_in_the_fallback_font(renderer: Renderer) -> None:
+    fields = {"text": "الخصوصية حق للجميع في المكتبة #LFPchat"}
+    [(_, layout)] = renderer.layout("question", fields, "x")
+    assert layout.direction == "rtl" and layout.font_path.name == "NotoSansArabic-Bold.ttf"
+    image = renderer.render("question", fields, "x").image
+    x0, y0, x1, y1 = (round(0.06 * 1600), round(0.29 * 900), round(0.94 * 1600), round(0.79 * 900))
+    region = image.crop((x0, y0, x1, y1))
+    background = Image.new("RGB", region.size, renderer.brand.color("plum"))
+    left, _, right, _ = ImageChops.difference(region, background).getbbox()  # type: ignore[misc]
+    assert right > region.width * 0.97, "right-aligned: the text ends at the box's right edge"
+    assert left > region.width * 0.05, "and does not start at its left edge"
 
 
 def test_right_to_left_detection() -> None:
