@@ -263,3 +263,16 @@ def test_two_processes_migrating_a_fresh_database_at_once(db_url: str) -> None:
         thread.join(30)
     assert errors == []
     assert not open_database(db_url, migrate=False).needs_upgrade()
+
+
+def test_migrations_produce_exactly_the_models_schema(db_url: str) -> None:
+    """Every model change comes with its Alembic migration."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from chatbot.db.models import Base
+
+    db = open_database(db_url)
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    db.dispose()

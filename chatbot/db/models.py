@@ -123,7 +123,6 @@ class Post(Base):
     card_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     alt: Mapped[str | None] = mapped_column(Text)
     image: Mapped[str | None] = mapped_column(Text)
-    media_path: Mapped[str | None] = mapped_column(Text)
     reply_to_previous: Mapped[bool] = mapped_column(default=False)
     scheduled_at: Mapped[datetime]
     planned_at: Mapped[datetime]

@@ -74,11 +74,7 @@ def approve(
 ) -> ReviewResult:
     """Approve every reviewable post of ITEM; refuses the lot if any one cannot be approved."""
     by = _name(by)
-    posts = [p for p in resolve_item(session, item) if p.state in REVIEWABLE]
-    if not posts:
-        raise UserError(
-            f"{item}: nothing left to approve (every post is sent, skipped or cancelled)"
-        )
+    posts = _reviewable(session, item, "approve")
     problems: list[str] = []
     for post in posts:
         if content_hashes is not None and content_hashes.get(post.key) != post.content_hash:
@@ -122,11 +118,7 @@ def reject(session: Session, item: str, by: str, note: str, now: datetime) -> Re
     by = _name(by)
     if not note.strip():
         raise UserError("a rejection needs --note saying what to change")
-    posts = [p for p in resolve_item(session, item) if p.state in REVIEWABLE]
-    if not posts:
-        raise UserError(
-            f"{item}: nothing left to reject (every post is sent, skipped or cancelled)"
-        )
+    posts = _reviewable(session, item, "reject")
     result = ReviewResult(item)
     for post in posts:
         decision = current_decision(session, post)
@@ -156,6 +148,15 @@ def reject(session: Session, item: str, by: str, note: str, now: datetime) -> Re
     if result.changed:
         audit(session, now, by, "reject", item, posts=len(result.changed), note=note)
     return result
+
+
+def _reviewable(session: Session, item: str, verb: str) -> list[Post]:
+    posts = [p for p in resolve_item(session, item) if p.state in REVIEWABLE]
+    if not posts:
+        raise UserError(
+            f"{item}: nothing left to {verb} (every post is sent, skipped or cancelled)"
+        )
+    return posts
 
 
 def _name(by: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Iterator
+from typing import ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, model_validator
@@ -184,32 +185,32 @@ class MaxCountOptions(RuleOptions):
     max: int = Field(ge=0)
 
 
-@register
-class MaxHashtags(Rule):
-    kind = "max_hashtags"
+class _MaxCount(Rule):
+    """Too many of something the ``pattern`` finds (hashtags, mentions)."""
+
     Options = MaxCountOptions
+    pattern: ClassVar[re.Pattern[str]]
+
+    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        assert isinstance(self.options, MaxCountOptions)
+        found = list(self.pattern.finditer(post.text))
+        if len(found) > self.options.max:
+            extra = found[self.options.max]
+            yield self.finding(post, offset=extra.start(), count=len(found), max=self.options.max)
+
+
+@register
+class MaxHashtags(_MaxCount):
+    kind = "max_hashtags"
+    pattern = HASHTAG  # type: ignore[assignment]
     default_message = "{count} hashtags; keep it to {max} or fewer"
 
-    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
-        assert isinstance(self.options, MaxCountOptions)
-        found = list(HASHTAG.finditer(post.text))
-        if len(found) > self.options.max:
-            extra = found[self.options.max]
-            yield self.finding(post, offset=extra.start(), count=len(found), max=self.options.max)
-
 
 @register
-class MaxMentions(Rule):
+class MaxMentions(_MaxCount):
     kind = "max_mentions"
-    Options = MaxCountOptions
+    pattern = MENTION  # type: ignore[assignment]
     default_message = "{count} mentions; keep it to {max} or fewer"
-
-    def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
-        assert isinstance(self.options, MaxCountOptions)
-        found = list(MENTION.finditer(post.text))
-        if len(found) > self.options.max:
-            extra = found[self.options.max]
-            yield self.finding(post, offset=extra.start(), count=len(found), max=self.options.max)
 
 
 @register

@@ -1,4 +1,4 @@
-"""cards: the text of each box of a post's card
+"""cards: the text of each box of a post's card (the card file is derived, not stored)
 
 Revision ID: 0003
 Revises: 0002
@@ -17,8 +17,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("posts") as batch:
         batch.add_column(sa.Column("card_fields", sa.JSON(), nullable=True))
+        batch.drop_column("media_path")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("posts") as batch:
+        batch.add_column(sa.Column("media_path", sa.Text(), nullable=True))
         batch.drop_column("card_fields")
