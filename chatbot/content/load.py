@@ -26,7 +26,6 @@ class ContentSet:
     campaigns: dict[str, CampaignIn] = field(default_factory=dict)
     posts: list[PostSpec] = field(default_factory=list)
     errors: list[ContentError] = field(default_factory=list)
-    files: dict[str, LocatedYaml] = field(default_factory=dict)
     vision_path: Path | None = None
 
     def post(self, key: str) -> PostSpec:
@@ -122,7 +121,6 @@ def load_content(config: Config, paths: list[Path] | None = None) -> ContentSet:
             except ContentError as exc:
                 content.errors.append(exc)
                 continue
-            content.files[str(path)] = doc
             model_type: type[ChatIn] | type[CampaignIn] = ChatIn if kind == "chat" else CampaignIn
             model, errors = validate_model(doc, model_type)
             content.errors.extend(errors)

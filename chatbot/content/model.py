@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -134,7 +134,6 @@ class PostSpec:
     number: int | None = None
     seq: int = 0
     reply_to_previous: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def content_hash(self) -> str:

@@ -56,8 +56,6 @@ class PostState(enum.StrEnum):
 
 # States in which a post may already exist on the platform: apply never changes these.
 SENT_STATES = frozenset({PostState.SENDING, PostState.POSTED, PostState.UNKNOWN})
-# States that need nothing more from the worker.
-FINAL_STATES = frozenset({PostState.POSTED, PostState.SKIPPED, PostState.CANCELLED})
 
 
 class Base(DeclarativeBase):

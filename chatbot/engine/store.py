@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, aliased
 from chatbot.db.models import Account, AuditEntry, Post, PostState
 from chatbot.db.session import Database
 
-WAITING = (PostState.APPROVED, PostState.QUEUED)
 SETTLED_ORIGINAL = (PostState.POSTED, PostState.FAILED, PostState.SKIPPED, PostState.CANCELLED)
 SPEND_STATES = (PostState.POSTED, PostState.SENDING, PostState.UNKNOWN)
 
