@@ -266,3 +266,27 @@ def test_render_command_renders_then_uses_the_cache(example: Project, tmp_path: 
     assert len(list(out.glob("*.png"))) == 5
     second = example.run("render", "--out", str(out))
     assert "0 rendered, 5 unchanged (cached)" in second.stdout
+
+
+def test_the_same_card_rendered_by_several_threads_at_once(graphics: Path, tmp_path: Path) -> None:
+    """Send threads may need the same card at the same moment: none may fail."""
+    import threading
+
+    results: list[Path] = []
+    errors: list[BaseException] = []
+
+    def render() -> None:
+        try:
+            results.append(
+                Renderer(graphics, tmp_path / "cards").ensure("question", QUESTION, "x")[0]
+            )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=render) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and len(set(results)) == 1 and len(results) == 8
+    assert list((tmp_path / "cards").glob("*.tmp")) == []

@@ -156,3 +156,24 @@ def test_notifier_delivers_to_a_webhook_over_http() -> None:
     server.server_close()
     assert received and received[0]["title"] == "Post fr-chat/q3 failed"
     assert "text` field is invalid" in str(received[0]["message"])
+
+
+def test_status_spend_counts_what_was_sent_this_month_as_the_budget_does(project: Project) -> None:
+    setup(project)
+    assert project.run("apply").exit_code == 0
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    # Q1 went out this month; the link post went out last month but was touched this month.
+    _mark(project, "fr-chat/q1", state=PostState.POSTED, sent_at=now, updated_at=now)
+    _mark(
+        project,
+        "ban-push/p1",
+        state=PostState.POSTED,
+        sent_at=datetime(2026, 11, 30, 23, tzinfo=UTC),
+        updated_at=now,
+    )
+    with freeze_time(now):
+        import json
+
+        data = json.loads(project.run("status", "--format", "json").output)
+    lfp = next(a for a in data["accounts"] if a["account"] == "lfp")
+    assert lfp["month_spend_usd"] == 0.02  # Q1 with its card; not November's $0.20 link post

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -86,9 +88,12 @@ class Renderer:
         card = self.render(name, fields, platform)
         data = encode(card.image, platform, palette=card.flat)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        # Send threads may render the same card at once: each writes its own temporary file,
+        # and the atomic rename makes either copy (they are byte-identical) the cached one.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
         return path, True
 
     def _background(self, template: CardTemplate, size: tuple[int, int]) -> Image.Image:

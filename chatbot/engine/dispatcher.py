@@ -35,6 +35,7 @@ from chatbot.publishers.base import (
     Unauthorized,
     UsageCapped,
 )
+from chatbot.queue.cost import month_spend
 from chatbot.timeutil import format_duration, parse_duration
 
 log = logging.getLogger("chatbot.dispatch")
@@ -223,7 +224,7 @@ class Dispatcher:
             return True
         if cand.account not in spend:
             with self.db.read() as session:
-                spend[cand.account] = store.month_spend(session, cand.account, now)
+                spend[cand.account] = month_spend(session, cand.account, now)
         if spend[cand.account] + cand.estimated_cost <= budget + 1e-9:
             return True
         reason = (
@@ -240,7 +241,7 @@ class Dispatcher:
 
     # -- sending one post ------------------------------------------------------------------
 
-    def _outgoing(self, post: Post, publisher: Publisher) -> OutgoingPost:
+    def _outgoing(self, post: Post) -> OutgoingPost:
         with self.db.read() as session:
             original = session.get(Post, post.depends_on_id) if post.depends_on_id else None
             previous = None
@@ -316,7 +317,7 @@ class Dispatcher:
             self._fail(claim, post, f"no publisher for account {post.account_key}")
             return True
         try:
-            outgoing = self._outgoing(post, publisher)
+            outgoing = self._outgoing(post)
             try:
                 published = publisher.publish(outgoing)
             except ReplyNotAllowed as exc:

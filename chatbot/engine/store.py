@@ -20,7 +20,6 @@ from chatbot.db.models import Account, AuditEntry, Post, PostState
 from chatbot.db.session import Database
 
 SETTLED_ORIGINAL = (PostState.POSTED, PostState.FAILED, PostState.SKIPPED, PostState.CANCELLED)
-SPEND_STATES = (PostState.POSTED, PostState.SENDING, PostState.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -280,20 +279,6 @@ def has_dependents(db: Database, post_id: int) -> bool:
             session.scalar(select(Post.id).where(Post.depends_on_id == post_id).limit(1))
             is not None
         )
-
-
-def month_spend(session: Session, account: str, now: datetime) -> float:
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return float(
-        session.scalar(
-            select(func.coalesce(func.sum(Post.estimated_cost), 0.0)).where(
-                Post.account_key == account,
-                Post.state.in_(SPEND_STATES),
-                Post.sent_at >= month_start,
-            )
-        )
-        or 0.0
-    )
 
 
 def accounts(db: Database) -> dict[str, Account]:

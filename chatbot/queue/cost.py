@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from chatbot.db.models import Post, PostState
 from chatbot.settings import Platforms
 from chatbot.text import urls_in
+
+# Posts that were (or may have been) sent, and so were (or may have been) paid for.
+SPEND_STATES = (PostState.POSTED, PostState.SENDING, PostState.UNKNOWN)
 
 
 def estimate_cost(platform: str, kind: str, text: str, has_media: bool, prices: Platforms) -> float:
@@ -16,3 +25,21 @@ def estimate_cost(platform: str, kind: str, text: str, has_media: bool, prices: 
     if has_media:
         cost += x.price_media
     return cost
+
+
+def month_spend(session: Session, account: str, now: datetime) -> float:
+    """Estimated API spend of ``account`` this calendar month (UTC), by when posts were sent.
+
+    The worker's budget check and ``chatbot status`` both use this, so they always agree.
+    """
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return float(
+        session.scalar(
+            select(func.coalesce(func.sum(Post.estimated_cost), 0.0)).where(
+                Post.account_key == account,
+                Post.state.in_(SPEND_STATES),
+                Post.sent_at >= month_start,
+            )
+        )
+        or 0.0
+    )

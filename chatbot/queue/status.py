@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from chatbot.db.models import Account, Post, PostState
+from chatbot.queue.cost import month_spend
 
 ATTENTION_STATES = (PostState.FAILED, PostState.UNKNOWN)
 PENDING_STATES = (PostState.DRAFT, PostState.APPROVED, PostState.QUEUED, PostState.SENDING)
@@ -49,17 +50,7 @@ def queue_status(session: Session, now: datetime) -> QueueStatus:
             .order_by(Post.scheduled_at)
             .limit(1)
         ).first()
-        month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        status.month_spend = float(
-            session.scalar(
-                select(func.coalesce(func.sum(Post.estimated_cost), 0.0)).where(
-                    Post.account_key == status.key,
-                    Post.state.in_((PostState.POSTED, PostState.SENDING, PostState.UNKNOWN)),
-                    Post.updated_at >= month_start,
-                )
-            )
-            or 0.0
-        )
+        status.month_spend = month_spend(session, status.key, now)
     attention = list(
         session.scalars(
             select(Post).where(Post.state.in_(ATTENTION_STATES)).order_by(Post.scheduled_at)
