@@ -83,6 +83,9 @@ class Account(_Strict):
         None, description="Hold posts that would take this month's API spend past this amount."
     )
     daily_cap: int | None = Field(None, description="At most this many campaign posts a day.")
+    weekly_cap: int | None = Field(
+        None, description="At most this many campaign posts a week (Monday to Sunday)."
+    )
     instance_url: str | None = Field(None, description="Mastodon instance URL.")
 
     @field_validator("timezone")
@@ -124,12 +127,24 @@ class Lateness(_Strict):
         return _check_duration(value)
 
 
+class Live(_Strict):
+    resume: Literal["shift", "keep"] = Field(
+        "shift",
+        description="What resuming a paused chat does: shift the rest later by the pause, or "
+        "keep the original times and skip what fell due.",
+    )
+
+
 class Worker(_Strict):
     lease: str = Field(
         "2m", description="A claimed post whose worker vanished is reconciled after this long."
     )
     refresh: str = Field(
         "2s", description="How often a running worker looks for newly applied or changed content."
+    )
+    control_poll: str = Field(
+        "250ms",
+        description="How often a running worker looks for a host's live chat controls.",
     )
     concurrency: int = Field(8, ge=1, le=64, description="Posts sent at the same time.")
     reconcile_delay: str = Field(
@@ -148,7 +163,7 @@ class Worker(_Strict):
         "var/dryrun.jsonl", description="Where the dry-run publisher records what it would post."
     )
 
-    @field_validator("lease", "refresh", "reconcile_delay", "retry_delay")
+    @field_validator("lease", "refresh", "control_poll", "reconcile_delay", "retry_delay")
     @classmethod
     def _duration(cls, value: str) -> str:
         return _check_duration(value)
@@ -189,6 +204,7 @@ class Settings(_Strict):
         default_factory=Lateness, description="How late a post may still go out after downtime."
     )
     worker: Worker = Field(default_factory=Worker, description="The posting worker (chatbot run).")
+    live: Live = Field(default_factory=Live, description="Live chat controls (chatbot chat).")
     review: Review = Field(default_factory=Review, description="Human review rules.")
     notify: Notify = Field(
         default_factory=Notify, description="Who is told when a person must act."

@@ -12,7 +12,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
 
 
 class TimeFormatError(ValueError):
@@ -20,7 +20,7 @@ class TimeFormatError(ValueError):
 
 
 def parse_duration(value: object) -> timedelta:
-    """``45s``, ``10m``, ``1h30m``, ``2d`` -> timedelta. A bare integer is seconds."""
+    """``45s``, ``10m``, ``1h30m``, ``2d``, ``250ms`` -> timedelta. A bare integer is seconds."""
     if isinstance(value, bool):
         raise TimeFormatError(f"{value!r} is not a duration; write it like 45s, 10m or 1h30m")
     if isinstance(value, int):
@@ -29,8 +29,8 @@ def parse_duration(value: object) -> timedelta:
     match = _DURATION.match(text)
     if not text or match is None or not any(match.groups()):
         raise TimeFormatError(f"{value!r} is not a duration; write it like 45s, 10m or 1h30m")
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    days, hours, minutes, seconds, millis = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds, milliseconds=millis)
 
 
 def format_duration(delta: timedelta) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -44,6 +44,24 @@ worker:
   reconcile_attempts: 3
   retry_delay: 1m
 """
+
+
+CREDENTIAL_PREFIXES = ("LFP", "MASSLIB", "NELA")
+
+
+def fake_clock_server() -> XServer:
+    """A loopback X server whose clock is a FakeClock (``server.clock``) an hour before T0."""
+    clock = FakeClock(T0 - timedelta(hours=1))
+    srv = XServer(now=clock.now).start()
+    srv.clock = clock  # type: ignore[attr-defined]
+    return srv
+
+
+def clear_credentials(monkeypatch: object) -> None:
+    """No credentials from the developer's environment leak into a test."""
+    for prefix in CREDENTIAL_PREFIXES:
+        for name in ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET"):
+            monkeypatch.delenv(f"{prefix}_{name}", raising=False)  # type: ignore[attr-defined]
 
 
 class Engine:

@@ -318,7 +318,7 @@ CONTENT_ERRORS = [
         "campaign",
         "id: c\naccounts: [lfp]\nslots: {days: [mon], times: ['10:00']}\n"
         "starts_on: 2026-12-07\nends_on: 2026-12-08\nposts: [{text: a}, {text: b}]\n",
-        "bad.yaml:6: posts[1]: no free slot for this post before ends_on 2026-12-08",
+        "bad.yaml:6: posts[1]: no free slot for this post on lfp before ends_on 2026-12-08",
     ),
     (
         "campaign",

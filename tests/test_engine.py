@@ -11,8 +11,7 @@ from PIL import Image
 
 from chatbot.db.models import PostState
 from chatbot.engine import store
-from chatbot.engine.clock import FakeClock
-from tests.enginekit import T0, Engine
+from tests.enginekit import T0, Engine, clear_credentials, fake_clock_server
 from tests.xserver import XServer
 
 CHAT = """
@@ -29,14 +28,10 @@ amplify:
     after: 2m
 """
 
-ENV = ("LFP", "MASSLIB", "NELA")
-
 
 @pytest.fixture
 def server() -> Iterator[XServer]:
-    clock = FakeClock(T0 - timedelta(hours=1))
-    srv = XServer(now=clock.now).start()
-    srv.clock = clock  # type: ignore[attr-defined]
+    srv = fake_clock_server()
     yield srv
     srv.stop()
 
@@ -45,9 +40,7 @@ def server() -> Iterator[XServer]:
 def engine(
     tmp_path: Path, server: XServer, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Engine]:
-    for prefix in ENV:
-        for name in ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET"):
-            monkeypatch.delenv(f"{prefix}_{name}", raising=False)
+    clear_credentials(monkeypatch)
     eng = Engine(tmp_path, db_url, server, server.clock)  # type: ignore[attr-defined]
     eng.content("chats", "fr", CHAT)
     eng.apply_and_approve("fr-chat")

@@ -93,7 +93,7 @@ def test_timer_wakes_at_the_earliest_time_and_never_drops_a_wake() -> None:
             done.set()
         return None
 
-    queue = JobQueue(step, lambda: False, timedelta(hours=1), lambda exc: None)
+    queue = JobQueue(step, {"content": (timedelta(hours=1), lambda: False)}, lambda exc: None)
     queue.start()  # wakes now: the first step runs and blocks
     assert first_running.wait(5)
     queue.wake_now()  # requested while the step runs: must not be lost
@@ -118,7 +118,7 @@ def test_timer_sends_step_errors_to_the_one_handler() -> None:
         errors.append(exc)
         seen.set()
 
-    queue = JobQueue(step, lambda: False, timedelta(hours=1), handler)
+    queue = JobQueue(step, {"content": (timedelta(hours=1), lambda: False)}, handler)
     queue.start()
     assert seen.wait(5)
     queue.shutdown()

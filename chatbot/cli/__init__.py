@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from chatbot.cli.app import App
+from chatbot.cli.chat_cmds import chat_group, rehearse_cmd
 from chatbot.cli.content_cmds import apply_cmd, approve_cmd, check_cmd, plan_cmd, reject_cmd
 from chatbot.cli.engine_cmds import account_group, run_cmd, settle_cmd
 from chatbot.cli.ops_cmds import db_group, settings_cmd, status_cmd
@@ -47,6 +48,8 @@ for command in (
     render_cmd,
     status_cmd,
     run_cmd,
+    chat_group,
+    rehearse_cmd,
     account_group,
     settle_cmd,
     db_group,

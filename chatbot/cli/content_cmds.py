@@ -13,7 +13,7 @@ from chatbot.cli.app import App
 from chatbot.content import ContentSet, load_content
 from chatbot.errors import ContentError, UserError
 from chatbot.queue.apply import apply_plan
-from chatbot.queue.plan import Plan, compute_plan
+from chatbot.queue.plan import Plan, compute_plan, weekly_summary
 from chatbot.queue.review import approve, reject
 from chatbot.timeutil import zone
 from chatbot.vision import Review, review
@@ -134,6 +134,28 @@ def _print_plan(app: App, plan: Plan, verb: str) -> None:
         )
 
 
+def _print_weeks(app: App, content: ContentSet) -> None:
+    tz_name = app.config.settings.timezone
+    weeks = weekly_summary(content, app.config, app.now(), zone(tz_name))
+    if not weeks:
+        return
+    table = Table(title=f"by week (weeks start Monday, {tz_name})", title_justify="left")
+    for column in ("week of", "account", "posts", "reposts", "with links", "cost (USD)"):
+        table.add_column(column, justify="left" if column in ("week of", "account") else "right")
+    for week in weeks:
+        accounts = sorted(set(week.posts) | set(week.reposts))
+        for index, account in enumerate(accounts):
+            table.add_row(
+                f"{week.starts:%Y-%m-%d}" if index == 0 else "",
+                account,
+                str(week.posts.get(account, 0)),
+                str(week.reposts.get(account, 0)),
+                str(week.links.get(account, 0)),
+                f"{week.cost.get(account, 0.0):.3f}",
+            )
+    app.console.print(table)
+
+
 def _blocking(result: Review) -> list[str]:
     lines = [_error_line(e) for e in result.errors]
     lines += [f.format() for f in result.findings if f.level == "error"]
@@ -149,6 +171,7 @@ def plan_cmd(app: App) -> None:
     with app.db.read() as session:
         plan = compute_plan(session, content, app.config, app.now())
     _print_plan(app, plan, "plan")
+    _print_weeks(app, content)
     blocking = _blocking(result)
     if blocking:
         app.err.print("apply would refuse: fix these errors first (chatbot check):", markup=False)

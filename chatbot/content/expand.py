@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from chatbot.config import Config
@@ -173,7 +175,7 @@ def chat_posts(chat: ChatIn, doc: LocatedYaml, config: Config) -> list[PostSpec]
 
 
 def slot_times(
-    days: list[str], times: list[object], tz: ZoneInfo, first_day: datetime, daily_cap: int | None
+    days: list[str], times: list[object], tz: ZoneInfo, first_day: datetime
 ) -> Iterator[datetime]:
     """Successive slot instants (UTC) from ``first_day`` onwards, in ``tz`` wall-clock time.
 
@@ -185,14 +187,92 @@ def slot_times(
     day = first_day.date()
     while True:
         if day.weekday() in wanted:
-            for count, clock in enumerate(ordered):
-                if daily_cap is not None and count >= daily_cap:
-                    break
+            for clock in ordered:
                 local = datetime.combine(day, clock).replace(tzinfo=tz, fold=0)  # type: ignore[arg-type]
-                instant = local.astimezone(UTC)
                 # A nonexistent time round-trips to a different wall time; that is the shift.
-                yield instant
+                yield local.astimezone(UTC)
         day += timedelta(days=1)
+
+
+# Without ends_on, a search for a free slot stops this far ahead (a cap of 0 would loop forever).
+_SLOT_HORIZON = timedelta(days=5 * 366)
+
+
+class SlotBook:
+    """One account's slots in one campaign: which are taken, and the daily and weekly caps,
+    counted in the account's own zone (a week starts on Monday)."""
+
+    def __init__(
+        self,
+        slots: Iterator[datetime],
+        tz: ZoneInfo,
+        first: datetime,
+        last: datetime | None,
+        daily_cap: int | None,
+        weekly_cap: int | None,
+    ):
+        self._slots = slots
+        self._seen: list[datetime] = []
+        self.tz = tz
+        self.last = last if last is not None else first + _SLOT_HORIZON
+        self.daily_cap = daily_cap
+        self.weekly_cap = weekly_cap
+        self.taken: set[datetime] = set()
+        self._per_day: dict[object, int] = {}
+        self._per_week: dict[object, int] = {}
+
+    def _slot(self, index: int) -> datetime | None:
+        while len(self._seen) <= index:
+            at = next(self._slots)
+            if at > self.last:
+                return None
+            self._seen.append(at)
+        return self._seen[index]
+
+    def take_time(self, at: datetime) -> None:
+        """Count a post at ``at`` (a slot or an explicit ``at:``) against the caps."""
+        local = at.astimezone(self.tz).date()
+        week = local.isocalendar()[:2]
+        self.taken.add(at)
+        self._per_day[local] = self._per_day.get(local, 0) + 1
+        self._per_week[week] = self._per_week.get(week, 0) + 1
+
+    def take(self, earliest: datetime | None = None) -> datetime | None:
+        """The first free slot at or after ``earliest`` within the caps, or None."""
+        index = 0
+        while (at := self._slot(index)) is not None:
+            index += 1
+            if at in self.taken or (earliest is not None and at < earliest):
+                continue
+            local = at.astimezone(self.tz).date()
+            if self.daily_cap is not None and self._per_day.get(local, 0) >= self.daily_cap:
+                continue
+            week = local.isocalendar()[:2]
+            if self.weekly_cap is not None and self._per_week.get(week, 0) >= self.weekly_cap:
+                continue
+            self.take_time(at)
+            return at
+        return None
+
+
+def _book(campaign: CampaignIn, doc: LocatedYaml, config: Config, account: str) -> SlotBook | None:
+    if campaign.slots is None or campaign.starts_on is None:
+        return None
+    # Each account's slots are in its own zone unless the campaign pins one.
+    tz = content_zone(doc, ("timezone",), campaign.timezone, config.account_zone_name(account))
+    first = datetime.combine(campaign.starts_on, datetime.min.time())
+    last = None
+    if campaign.ends_on is not None:
+        last = datetime.combine(campaign.ends_on, datetime.max.time()).replace(tzinfo=tz)
+    settings = config.settings.accounts[account]
+    return SlotBook(
+        slot_times(list(campaign.slots.days), list(campaign.slots.times), tz, first),
+        tz,
+        first.replace(tzinfo=tz),
+        last,
+        settings.daily_cap,
+        settings.weekly_cap,
+    )
 
 
 def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> list[PostSpec]:
@@ -202,83 +282,166 @@ def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> li
         raise located_error(doc, ("slots",), "slots need starts_on, e.g. starts_on: 2026-12-01")
     if campaign.ends_on and campaign.starts_on and campaign.ends_on < campaign.starts_on:
         raise located_error(doc, ("ends_on",), "ends_on is before starts_on")
-    slots: dict[str, Iterator[datetime]] = {}
-    taken: dict[str, set[datetime]] = {}
+    if campaign.evergreen is not None and (campaign.slots is None or campaign.ends_on is None):
+        raise located_error(
+            doc, ("evergreen",), "evergreen re-queueing needs slots and an ends_on to stop at"
+        )
+    books: dict[str, SlotBook | None] = {}
     posts: list[PostSpec] = []
     seen_ids: set[str] = set()
+    placed: list[tuple[int, str, datetime]] = []
+    # Explicit times first, so that slot posts do not take a day an explicit post fills.
     for index, item in enumerate(campaign.posts):
-        keys: PathKey = ("posts", index)
         account = item.account or campaign.accounts[index % len(campaign.accounts)]
         if item.account is not None:
-            check_account(doc, (*keys, "account"), item.account, config)
-        tz = content_zone(doc, ("timezone",), campaign.timezone, config.account_zone_name(account))
+            check_account(doc, ("posts", index, "account"), item.account, config)
+        if account not in books:
+            books[account] = _book(campaign, doc, config, account)
         if item.at is not None:
-            at = _parse_at(doc, (*keys, "at"), item.at, tz)
-        elif campaign.slots is not None and campaign.starts_on is not None:
-            if account not in slots:
-                # Each account's slots are in its own zone unless the campaign pins one.
-                account_tz = content_zone(
-                    doc, ("timezone",), campaign.timezone, config.account_zone_name(account)
-                )
-                first = datetime.combine(campaign.starts_on, datetime.min.time())
-                cap = config.settings.accounts[account].daily_cap
-                slots[account] = slot_times(
-                    list(campaign.slots.days), list(campaign.slots.times), account_tz, first, cap
-                )
-                taken[account] = set()
-            at = next(slots[account])
-            while at in taken[account]:
-                at = next(slots[account])
-            if campaign.ends_on is not None:
-                last = datetime.combine(campaign.ends_on, datetime.max.time()).replace(tzinfo=tz)
-                if at > last.astimezone(UTC):
-                    raise located_error(
-                        doc,
-                        keys,
-                        f"no free slot for this post before ends_on {campaign.ends_on} "
-                        "(add slots, move ends_on, or give the post an at:)",
-                    )
-        else:
+            tz = content_zone(
+                doc, ("timezone",), campaign.timezone, config.account_zone_name(account)
+            )
+            at = _parse_at(doc, ("posts", index, "at"), item.at, tz)
+            book = books[account]
+            if book is not None:
+                book.take_time(at)
+            placed.append((index, account, at))
+    explicit = {index for index, _, _ in placed}
+    for index, item in enumerate(campaign.posts):
+        if index in explicit:
+            continue
+        keys: PathKey = ("posts", index)
+        account = item.account or campaign.accounts[index % len(campaign.accounts)]
+        book = books[account]
+        if book is None:
             raise located_error(
                 doc,
                 keys,
                 "needs a time: add slots and starts_on to the campaign, or give this post an at:",
             )
-        taken.setdefault(account, set()).add(at)
+        slot = book.take()
+        if slot is None:
+            caps = config.settings.accounts[account]
+            limits = [
+                f"{name} {value}"
+                for name, value in (("daily_cap", caps.daily_cap), ("weekly_cap", caps.weekly_cap))
+                if value is not None
+            ]
+            capped = f" within {account}'s {' and '.join(limits)}" if limits else ""
+            raise located_error(
+                doc,
+                keys,
+                f"no free slot for this post on {account}{capped} before ends_on "
+                f"{campaign.ends_on} (add slots, move ends_on, raise the caps, or give the "
+                "post an at:)",
+            )
+        placed.append((index, account, slot))
+    placed.sort()
+    for index, account, at in placed:
+        item = campaign.posts[index]
+        keys = ("posts", index)
         post_id = item.id or f"p{index + 1}"
-        handle = config.settings.accounts[account].handle
-        card, fields = card_of(
-            item.card,
-            item.text,
-            {"footer": " · ".join(x for x in (campaign.hashtag or "", handle) if x)},
-        )
         if post_id in seen_ids:
             raise located_error(doc, (*keys, "id"), f"post id {post_id!r} is used twice")
         seen_ids.add(post_id)
-        posts.append(
-            PostSpec(
-                key=f"{campaign.id}/{post_id}",
-                account=account,
-                platform=config.platform_of(account),
-                kind="campaign",
-                text=with_hashtag(item.text.strip(), campaign.hashtag),
-                source_text=item.text,
-                scheduled_at=at,
-                source=source_of(doc, (*keys, "text")),
-                card=card,
-                card_fields=fields,
-                alt=item.alt,
-                image=item.image,
-                campaign=campaign.id,
-                seq=index,
-            )
-        )
+        posts.append(_campaign_spec(campaign, doc, config, index, account, at, post_id))
+    posts.extend(_evergreen(campaign, doc, config, posts, books))
     return posts
+
+
+def _campaign_spec(
+    campaign: CampaignIn,
+    doc: LocatedYaml,
+    config: Config,
+    index: int,
+    account: str,
+    at: datetime,
+    post_id: str,
+    text: str | None = None,
+    seq: int | None = None,
+) -> PostSpec:
+    item = campaign.posts[index]
+    keys: PathKey = ("posts", index)
+    handle = config.settings.accounts[account].handle
+    card, fields = card_of(
+        item.card,
+        item.text,
+        {"footer": " · ".join(x for x in (campaign.hashtag or "", handle) if x)},
+    )
+    raw = item.text if text is None else text
+    return PostSpec(
+        key=f"{campaign.id}/{post_id}",
+        account=account,
+        platform=config.platform_of(account),
+        kind="campaign",
+        text=with_hashtag(raw.strip(), campaign.hashtag),
+        source_text=raw,
+        scheduled_at=at,
+        source=source_of(doc, (*keys, "text")),
+        card=card,
+        card_fields=fields,
+        alt=item.alt,
+        image=item.image,
+        campaign=campaign.id,
+        seq=index if seq is None else seq,
+    )
+
+
+def _evergreen(
+    campaign: CampaignIn,
+    doc: LocatedYaml,
+    config: Config,
+    posts: list[PostSpec],
+    books: dict[str, SlotBook | None],
+) -> list[PostSpec]:
+    """Re-queue posts marked ``evergreen`` into later free slots of the same account, each
+    repeat at least ``min_gap`` after the previous one, until ends_on or ``repeats``.
+
+    Same account only: the same words from another account would break X's automation rules.
+    A repeat uses the post's next ``variants`` wording when it has any, because X refuses a
+    post identical to a recent one from the same account.
+    """
+    policy = campaign.evergreen
+    if policy is None:
+        return []
+    repeats: list[PostSpec] = []
+    last = {p.key: p.scheduled_at for p in posts}
+    by_index = {p.seq: p for p in posts}
+    for round_no in range(2, policy.repeats + 2):
+        for index, item in enumerate(campaign.posts):
+            original = by_index.get(index)
+            if not item.evergreen or original is None:
+                continue
+            book = books.get(original.account)
+            if book is None:
+                continue
+            slot = book.take(earliest=last[original.key] + policy.min_gap)
+            if slot is None:
+                continue
+            last[original.key] = slot
+            variants = item.variants
+            text = variants[(round_no - 2) % len(variants)] if variants else item.text
+            post_id = original.key.split("/", 1)[1]
+            repeats.append(
+                _campaign_spec(
+                    campaign,
+                    doc,
+                    config,
+                    index,
+                    original.account,
+                    slot,
+                    f"{post_id}~{round_no}",
+                    text=text,
+                    seq=len(campaign.posts) * (round_no - 1) + index,
+                )
+            )
+    return repeats
 
 
 def _reference_names(post: PostSpec) -> set[str]:
     """Names a partner may use in ``skip:`` to opt out of one post."""
-    names = {post.key, post.key.split("/", 1)[1]}
+    name = post.key.split("/", 1)[1]
+    names = {post.key, name, name.split("~", 1)[0]}  # an evergreen repeat answers to its post
     if post.number is not None:
         names |= {f"q{post.number}", str(post.number)}
     return {n.lower() for n in names}
@@ -309,28 +472,74 @@ def amplify_posts(
                 f"{', '.join(unknown)} names no post here; use names "
                 "like intro, q3, outro or a campaign post id",
             )
+        own = {str(name).lower(): (name, text) for name, text in entry.own_words.items()}
+        unknown = sorted(set(own) - known)
+        if unknown:
+            raise located_error(
+                doc,
+                (*keys, "own_words", own[unknown[0]][0]),
+                f"{', '.join(unknown)} names no post here; use names "
+                "like intro, q3, outro or a campaign post id",
+            )
         for post in originals:
-            if post.account == entry.account or _reference_names(post) & skips:
+            names = _reference_names(post)
+            if post.account == entry.account or names & skips:
                 continue
             key = f"{post.key}@{entry.account}"
+            offset = entry.after + jitter_for(key, entry.jitter)
+            wording = next((own[n] for n in sorted(names) if n in own), None)
+            text, kind = "", cast(PostKind, "repost")
+            source = Source(doc.path, doc.line(keys) or 1, doc.column(keys) or 1)
+            if wording is not None:
+                # The partner's own words go out as its own post after the original; the
+                # near-duplicate check compares them with every other account's posts.
+                text_keys: PathKey = (*keys, "own_words", wording[0])
+                text = with_hashtag(wording[1].strip(), owner.hashtag)
+                kind, source = cast(PostKind, "partner"), source_of(doc, text_keys)
             reposts.append(
                 PostSpec(
                     key=key,
                     account=entry.account,
                     platform=config.platform_of(entry.account),
-                    kind="repost",
-                    text="",
-                    scheduled_at=post.scheduled_at + entry.after + jitter_for(key, entry.jitter),
-                    source=Source(doc.path, doc.line(keys) or 1, doc.column(keys) or 1),
+                    kind=kind,
+                    text=text,
+                    source_text=wording[1] if wording else "",
+                    scheduled_at=post.scheduled_at + offset,
+                    source=source,
                     depends_on=post.key,
-                    offset=entry.after + jitter_for(key, entry.jitter),
+                    offset=offset,
                     chat=post.chat,
                     campaign=post.campaign,
                     number=post.number,
                     seq=post.seq,
                 )
             )
-    return reposts
+    return spread(reposts)
+
+
+MIN_SPREAD = timedelta(minutes=1)
+
+
+def spread(followers: list[PostSpec]) -> list[PostSpec]:
+    """Move partners' reposts so no two accounts post the same item in the same minute, and
+    none in the original's minute: each is at least a minute after the one before (in
+    offset order, ties in the order the partners are listed). X reads several accounts acting
+    on one post at the same instant as coordinated automation."""
+    groups: dict[str | None, list[PostSpec]] = {}
+    for post in followers:
+        groups.setdefault(post.depends_on, []).append(post)
+    out: list[PostSpec] = []
+    for group in groups.values():
+        floor = MIN_SPREAD
+        for post in sorted(group, key=lambda p: p.offset or timedelta(0)):
+            offset = max(post.offset or timedelta(0), floor)
+            if offset != post.offset:
+                moved = offset - (post.offset or timedelta(0))
+                post = replace(post, offset=offset, scheduled_at=post.scheduled_at + moved)
+            floor = offset + MIN_SPREAD
+            out.append(post)
+    order = {p.key: i for i, p in enumerate(followers)}
+    return sorted(out, key=lambda p: order[p.key])
 
 
 __all__ = ["ContentError", "amplify_posts", "campaign_posts", "chat_posts", "with_hashtag"]

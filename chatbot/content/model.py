@@ -22,7 +22,8 @@ ClockTime = Annotated[Any, BeforeValidator(parse_clock_time)]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-PostKind = Literal["intro", "question", "outro", "campaign", "repost"]
+# "partner": a partner's own wording of a post, sent after the original instead of a repost.
+PostKind = Literal["intro", "question", "outro", "campaign", "repost", "partner"]
 
 
 class _In(BaseModel):
@@ -58,6 +59,8 @@ class AmplifyIn(_In):
     after: Duration = timedelta(0)
     jitter: Duration = timedelta(0)
     skip: list[str | int] = Field(default_factory=list)
+    # Post name (q3, intro, a campaign post id) -> the partner's own text instead of a repost.
+    own_words: dict[str, str] = Field(default_factory=dict)
 
 
 class ChatIn(_In):
@@ -84,6 +87,16 @@ class CampaignPostIn(Media):
     id: Slug | None = None
     at: str | datetime | None = None
     account: str | None = None
+    evergreen: bool = False
+    # Other wordings for evergreen repeats (X refuses a post identical to a recent one).
+    variants: list[str] = Field(default_factory=list)
+
+
+class EvergreenIn(_In):
+    """Re-queue posts marked ``evergreen: true`` into later free slots."""
+
+    min_gap: Duration = timedelta(days=14)
+    repeats: int = Field(1, ge=1, le=20)
 
 
 class CampaignIn(_In):
@@ -97,6 +110,7 @@ class CampaignIn(_In):
     ends_on: date | None = None
     posts: list[CampaignPostIn] = Field(min_length=1)
     amplify: list[AmplifyIn] = Field(default_factory=list)
+    evergreen: EvergreenIn | None = None
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,16 @@ class Chat(Base):
     hashtag: Mapped[str] = mapped_column(String(64), default="")
     host: Mapped[str] = mapped_column(String(64))
     starts_at: Mapped[datetime]
+    # The zone the script is written in: hosts see the chat's times in it.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     source: Mapped[str] = mapped_column(Text, default="")
+    # "paused" while a host has paused it; anything else means the timetable runs.
     live_state: Mapped[str] = mapped_column(String(16), default="scheduled")
     removed: Mapped[bool] = mapped_column(default=False)
+    paused_at: Mapped[datetime | None]
+    # Incremented by every host control: workers poll it to react within a second, and a
+    # control sent with the version its sender saw is refused if someone acted in between.
+    control_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Campaign(Base):

@@ -123,7 +123,7 @@ class Dispatcher:
             if self.stopping:
                 break
             account = accounts.get(cand.account)
-            if cand.kind == "repost" and cand.original_state in (
+            if cand.original_state in (
                 PostState.FAILED,
                 PostState.SKIPPED,
                 PostState.CANCELLED,
@@ -199,6 +199,8 @@ class Dispatcher:
         return claimed
 
     def _kind_group(self, kind: str) -> str:
+        if kind == "partner":  # a partner's own wording is late or not like a repost
+            return "repost"
         return "chat" if kind in CHAT_KINDS else kind
 
     def _window(self, kind: str) -> timedelta:
@@ -253,7 +255,7 @@ class Dispatcher:
                     .where(
                         Post.chat_key == post.chat_key,
                         Post.account_key == post.account_key,
-                        Post.kind != "repost",
+                        Post.depends_on_id.is_(None),
                         Post.seq < post.seq,
                         Post.state == PostState.POSTED,
                     )
@@ -338,7 +340,7 @@ class Dispatcher:
             self._handle_error(claim, post, OutcomeUnknown(f"internal error: {type(exc).__name__}"))
             return True
         self._posted(claim, post, published)
-        return post.kind != "repost" and store.has_dependents(self.db, post.id)
+        return store.has_dependents(self.db, post.id)
 
     def _posted(self, claim: store.Claim, post: Post, published: Published) -> None:
         now = self.clock.now()

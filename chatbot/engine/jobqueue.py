@@ -36,15 +36,14 @@ class JobQueue:
     def __init__(
         self,
         step: Callable[[], datetime | None],
-        changed: Callable[[], bool],
-        refresh: timedelta,
+        checks: dict[str, tuple[timedelta, Callable[[], bool]]],
         on_error: Callable[[BaseException], None],
         after_step: Callable[[], None] | None = None,
     ):
+        """``checks``: name -> (interval, has-anything-changed); a change wakes the step now."""
         self.id = f"jobqueue-{next(_IDS)}"
         self._step = step
-        self._changed = changed
-        self._refresh = refresh
+        self._checks = checks
         self._on_error = on_error
         self._after_step = after_step
         self._lock = threading.Lock()
@@ -62,13 +61,14 @@ class JobQueue:
     def start(self) -> None:
         _QUEUES[self.id] = self
         self._scheduler.start()
-        self._scheduler.add_job(
-            _run_job,
-            "interval",
-            seconds=self._refresh.total_seconds(),
-            args=[self.id, "refresh"],
-            id="refresh",
-        )
+        for name, (interval, _) in self._checks.items():
+            self._scheduler.add_job(
+                _run_job,
+                "interval",
+                seconds=interval.total_seconds(),
+                args=[self.id, f"check:{name}"],
+                id=f"check:{name}",
+            )
         self.wake_now()
 
     def wake_now(self) -> None:
@@ -92,8 +92,9 @@ class JobQueue:
             )
 
     def run_job(self, job: str) -> None:
-        if job == "refresh":
-            if self._changed():
+        if job.startswith("check:"):
+            _, changed = self._checks[job.removeprefix("check:")]
+            if changed():
                 self.wake_now()
             return
         with self._lock:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from chatbot.db.models import Account, AuditEntry, Post, PostState
+from chatbot.db.models import Account, AuditEntry, Chat, Post, PostState
 from chatbot.db.session import Database
 
 SETTLED_ORIGINAL = (PostState.POSTED, PostState.FAILED, PostState.SKIPPED, PostState.CANCELLED)
@@ -61,13 +61,20 @@ def _blocked_accounts(now: datetime) -> Select[Any]:
     )
 
 
+def _not_paused_chat() -> Any:
+    """Posts outside any chat a host has paused (reposts of what was already posted go on)."""
+    paused = select(Chat.key).where(Chat.live_state == "paused")
+    return Post.chat_key.is_(None) | Post.chat_key.not_in(paused)
+
+
 def candidates(db: Database, now: datetime, limit: int = 500) -> list[Candidate]:
     """Queued, not held posts that may be due now, oldest first, for accounts that can post.
 
     Only due rows are read (an index range on state and time), so a cycle costs the same with
-    ten posts queued for next month as with ten thousand. Reposts come back when their original
-    has an outcome: posted (due at its confirmed time plus the offset) or failed/skipped/
-    cancelled (so they can be skipped).
+    ten posts queued for next month as with ten thousand. Posts that depend on an original
+    (reposts, a partner's own wording) come back when their original has an outcome: posted
+    (due at its confirmed time plus the offset) or failed/skipped/cancelled (so they can be
+    skipped). Originals of a paused chat are left alone until the host resumes it.
     """
     original = aliased(Post)
     ready = (
@@ -80,7 +87,7 @@ def candidates(db: Database, now: datetime, limit: int = 500) -> list[Candidate]
         select(
             Post.id, Post.key, Post.account_key, Post.kind, Post.scheduled_at, Post.estimated_cost
         )
-        .where(ready, Post.kind != "repost", Post.scheduled_at <= now)
+        .where(ready, Post.depends_on_id.is_(None), Post.scheduled_at <= now, _not_paused_chat())
         .order_by(Post.scheduled_at, Post.seq, Post.id)
         .limit(limit)
     )
@@ -89,6 +96,7 @@ def candidates(db: Database, now: datetime, limit: int = 500) -> list[Candidate]
             Post.id,
             Post.key,
             Post.account_key,
+            Post.kind,
             Post.scheduled_at,
             Post.offset_seconds,
             Post.estimated_cost,
@@ -96,7 +104,7 @@ def candidates(db: Database, now: datetime, limit: int = 500) -> list[Candidate]
             original.posted_at,
         )
         .join(original, Post.depends_on_id == original.id)
-        .where(ready, Post.kind == "repost", original.state.in_(SETTLED_ORIGINAL))
+        .where(ready, Post.depends_on_id.is_not(None), original.state.in_(SETTLED_ORIGINAL))
         .order_by(Post.scheduled_at, Post.id)
         .limit(limit)
     )
@@ -104,13 +112,12 @@ def candidates(db: Database, now: datetime, limit: int = 500) -> list[Candidate]
     with db.read() as session:
         for pid, key, account, kind, scheduled, cost in session.execute(originals):
             out.append(Candidate(pid, key, account, kind, scheduled, scheduled, None, cost))
-        for pid, key, account, scheduled, offset, cost, o_state, o_posted in session.execute(
-            reposts
-        ):
+        for row in session.execute(reposts):
+            pid, key, account, kind, scheduled, offset, cost, o_state, o_posted = row
             due = None
             if o_state == PostState.POSTED and o_posted is not None:
                 due = o_posted + timedelta(seconds=offset or 0)
-            out.append(Candidate(pid, key, account, "repost", scheduled, due, o_state, cost))
+            out.append(Candidate(pid, key, account, kind, scheduled, due, o_state, cost))
     return out
 
 
@@ -122,8 +129,9 @@ def next_due(db: Database, now: datetime) -> datetime | None:
                 select(func.min(Post.scheduled_at)).where(
                     Post.state == PostState.QUEUED,
                     Post.held.is_(False),
-                    Post.kind != "repost",
+                    Post.depends_on_id.is_(None),
                     Post.scheduled_at > now,
+                    _not_paused_chat(),
                 )
             ),
             session.scalar(
@@ -296,6 +304,12 @@ def add_audit(
 ) -> None:
     with db.write() as session:
         session.add(AuditEntry(at=now, actor=actor, action=action, target=target, detail=detail))
+
+
+def control_version(db: Database) -> int:
+    """Sum of the chats' control versions: changes with every host control (polled often)."""
+    with db.read() as session:
+        return int(session.scalar(select(func.coalesce(func.sum(Chat.control_version), 0))) or 0)
 
 
 def fingerprint(db: Database) -> tuple[object, ...]:

@@ -93,10 +93,13 @@ class Worker:
             on_sent=self._sent,
         )
         self._fingerprint: tuple[object, ...] | None = None
+        self._control_version: int | None = None
         self.jobqueue = JobQueue(
             self.dispatcher.run_due,
-            self._changed,
-            parse_duration(worker.refresh),
+            {
+                "content": (parse_duration(worker.refresh), self._changed),
+                "controls": (parse_duration(worker.control_poll), self._controlled),
+            },
             self._error,
             after_step=self._check_idle,
         )
@@ -109,6 +112,13 @@ class Worker:
         current = store.fingerprint(self.db)
         changed = current != self._fingerprint
         self._fingerprint = current
+        return changed
+
+    def _controlled(self) -> bool:
+        # A host paused, delayed or pushed a chat: react within a fraction of a second.
+        current = store.control_version(self.db)
+        changed = current != self._control_version
+        self._control_version = current
         return changed
 
     def _check_idle(self) -> None:

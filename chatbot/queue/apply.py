@@ -7,7 +7,7 @@ them, because the reviewer approved the words, not the minute.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -40,10 +40,11 @@ def sync_accounts(session: Session, config: Config) -> None:
 def _sync_groups(session: Session, content: ContentSet, config: Config) -> None:
     chats = {c.key: c for c in session.scalars(select(Chat))}
     for chat in content.chats.values():
-        tz = zone(chat.timezone or config.account_zone_name(chat.host))
-        starts = parse_local_datetime(chat.starts_at, tz)
+        tz_name = chat.timezone or config.account_zone_name(chat.host)
+        starts = parse_local_datetime(chat.starts_at, zone(tz_name))
         row = chats.get(chat.id)
         values = {
+            "timezone": tz_name,
             "title": chat.title,
             "hashtag": chat.hashtag,
             "host": chat.host,
@@ -89,8 +90,13 @@ def _fill(post: Post, spec: PostSpec, change: Change, by: str, now: datetime) ->
     post.alt = spec.alt
     post.image = spec.image
     post.reply_to_previous = spec.reply_to_previous
+    # A host's live controls (delay, resume after a pause, now) moved scheduled_at away from
+    # the planned time; an apply keeps that shift instead of undoing it.
+    shift = timedelta(0)
+    if post.scheduled_at is not None and post.planned_at is not None:
+        shift = post.scheduled_at - post.planned_at
     post.planned_at = spec.scheduled_at
-    post.scheduled_at = spec.scheduled_at
+    post.scheduled_at = spec.scheduled_at + shift
     post.offset_seconds = spec.offset.total_seconds() if spec.offset is not None else None
     post.estimated_cost = change.cost
     post.source_path = str(spec.source.path)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from chatbot.config import Config
 from chatbot.content import ContentSet, PostSpec
 from chatbot.db.models import SENT_STATES, Post, PostState
 from chatbot.queue.cost import estimate_cost
+from chatbot.text import urls_in
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,35 @@ def compute_plan(session: Session, content: ContentSet, config: Config, now: dat
     order = {"add": 0, "change": 1, "remove": 2, "keep": 3}
     plan.changes.sort(key=lambda c: (c.account, order[c.action], c.key))
     return plan
+
+
+@dataclass
+class Week:
+    """One week (Monday to Sunday in the default zone) of the queue after applying."""
+
+    starts: date
+    posts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    reposts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    links: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    cost: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+def weekly_summary(content: ContentSet, config: Config, now: datetime, tz: ZoneInfo) -> list[Week]:
+    """Per week and account: posts, reposts, posts with a link (the costly kind on X) and
+    estimated cost, for everything in the content still ahead of ``now``."""
+    weeks: dict[date, Week] = {}
+    for spec in content.posts:
+        if spec.scheduled_at < now:
+            continue
+        local = spec.scheduled_at.astimezone(tz).date()
+        monday = local - timedelta(days=local.weekday())
+        week = weeks.setdefault(monday, Week(monday))
+        bucket = week.reposts if spec.kind == "repost" else week.posts
+        bucket[spec.account] += 1
+        if urls_in(spec.text):
+            week.links[spec.account] += 1
+        week.cost[spec.account] += _spec_cost(spec, config)
+    return [weeks[k] for k in sorted(weeks)]
 
 
 def _differences(spec: PostSpec, post: Post, keys_by_id: dict[int, str]) -> list[str]:

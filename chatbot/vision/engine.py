@@ -23,6 +23,7 @@ BUILTIN_RULES: list[dict[str, Any]] = [
     {"id": "platform.alt-text", "kind": "alt_text", "level": "error"},
     {"id": "card.contrast", "kind": "card_contrast", "level": "error"},
     {"id": "card.alt-repeats-text", "kind": "alt_repeats_card", "level": "warning"},
+    {"id": "platform.near-duplicate", "kind": "near_duplicate", "level": "error"},
 ]
 
 
