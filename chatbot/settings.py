@@ -135,6 +135,15 @@ class Live(_Strict):
     )
 
 
+class Web(_Strict):
+    secure_cookies: bool = Field(
+        False, description="Send the session cookie only over HTTPS; set true when deployed."
+    )
+    page_size: int = Field(
+        300, ge=10, le=5000, description="Posts listed per timeline page before 'later posts'."
+    )
+
+
 class Worker(_Strict):
     lease: str = Field(
         "2m", description="A claimed post whose worker vanished is reconciled after this long."
@@ -205,6 +214,7 @@ class Settings(_Strict):
     )
     worker: Worker = Field(default_factory=Worker, description="The posting worker (chatbot run).")
     live: Live = Field(default_factory=Live, description="Live chat controls (chatbot chat).")
+    web: Web = Field(default_factory=Web, description="The organizer web app (chatbot web).")
     review: Review = Field(default_factory=Review, description="Human review rules.")
     notify: Notify = Field(
         default_factory=Notify, description="Who is told when a person must act."

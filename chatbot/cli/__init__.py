@@ -12,6 +12,7 @@ from chatbot.cli.content_cmds import apply_cmd, approve_cmd, check_cmd, plan_cmd
 from chatbot.cli.engine_cmds import account_group, run_cmd, settle_cmd
 from chatbot.cli.ops_cmds import db_group, settings_cmd, status_cmd
 from chatbot.cli.render_cmd import render_cmd
+from chatbot.cli.web_cmds import user_group, web_cmd
 from chatbot.errors import UserError
 
 
@@ -54,6 +55,8 @@ for command in (
     settle_cmd,
     db_group,
     settings_cmd,
+    web_cmd,
+    user_group,
 ):
     cli.add_command(command)
 

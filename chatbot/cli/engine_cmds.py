@@ -6,12 +6,13 @@ import click
 from sqlalchemy import select
 
 from chatbot.cli.app import App
-from chatbot.db.models import Account, Post, PostState
+from chatbot.db.models import Account
 from chatbot.engine.logs import setup_logging
 from chatbot.engine.worker import Worker
 from chatbot.errors import UserError
 from chatbot.queue.apply import audit, sync_accounts
 from chatbot.queue.review import resolve_item
+from chatbot.queue.settle import SettleAction, settle
 
 pass_app = click.make_pass_decorator(App)
 
@@ -90,32 +91,10 @@ def settle_cmd(
     if sum((posted_url is not None, retry, cancel)) != 1:
         raise UserError("choose exactly one of --posted-url URL, --retry or --cancel")
     now = app.now()
+    action: SettleAction = "posted" if posted_url is not None else "retry" if retry else "cancel"
     with app.db.write() as session:
         posts = resolve_item(session, post_ref)
         if len(posts) != 1:
             raise UserError(f"{post_ref} names {len(posts)} posts; settle one post at a time")
-        post = session.get(Post, posts[0].id)
-        assert post is not None
-        if post.state not in (PostState.FAILED, PostState.UNKNOWN) and not post.held:
-            raise UserError(
-                f"{post.key} is {post.state}; only failed, unknown or held posts need settling"
-            )
-        if posted_url is not None:
-            post.state = PostState.POSTED
-            post.remote_url = posted_url
-            post.remote_id = posted_url.rstrip("/").rsplit("/", 1)[-1]
-            post.posted_at = post.posted_at or now
-            action, reason = "settle.posted", f"marked posted by {by}"
-        elif retry:
-            post.state = PostState.QUEUED
-            post.next_attempt_at = None
-            post.reconcile_count = 0
-            action, reason = "settle.retry", f"retry requested by {by}"
-        else:
-            post.state = PostState.CANCELLED
-            action, reason = "settle.cancel", f"cancelled by {by}"
-        post.held = False
-        post.state_reason = reason
-        post.updated_at = now
-        audit(session, now, by, action, post.key)
+        reason = settle(session, posts[0], action, by, now, posted_url)
     app.console.print(f"{post_ref}: {reason}", markup=False)

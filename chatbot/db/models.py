@@ -187,3 +187,20 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(200), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class User(Base):
+    """Someone who signs in to the web app. Partners see only their own account's posts."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    account_key: Mapped[str | None] = mapped_column(String(64))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # Bumped when the password changes or the user is removed: older sessions stop working.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]

@@ -1,0 +1,102 @@
+"""web and user add|list|remove: the organizer web app and who may sign in to it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+
+import click
+from sqlalchemy import select
+
+from chatbot.cli.app import App
+from chatbot.db.models import User
+from chatbot.queue.apply import audit
+from chatbot.web.users import ROLES, add_user, remove_user
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.command("web")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@pass_app
+def web_cmd(app: App, host: str, port: int) -> None:
+    """The organizer web app, for local use (deploy with gunicorn: see the Procfile)."""
+    from werkzeug.serving import run_simple
+
+    from chatbot.web import SECRET_ENV, create_app
+
+    secret = os.environ.get(SECRET_ENV)
+    if not secret:
+        # Fine on a laptop: sessions simply end when the server stops.
+        secret = secrets.token_hex(32)
+        app.err.print(
+            f"note: {SECRET_ENV} is not set; using a random key, so sign-ins last until this "
+            "server stops. Set it in the environment or .env for anything shared.",
+            markup=False,
+        )
+    web = create_app(config=app.config, db=app.db, secret_key=secret, clock=app.clock)
+    app.console.print(f"chatbot web on http://{host}:{port}/", markup=False)
+    run_simple(host, port, web, threaded=True)
+
+
+@click.group("user")
+def user_group() -> None:
+    """Who may sign in to the web app, and with which role."""
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="What the user may do.")
+@click.option("--account", help="For a partner: the account key whose posts it sees.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+@click.option("--by", default=None, help="Who is adding the user (for the audit log).")
+@pass_app
+def user_add(
+    app: App, name: str, role: str, account: str | None, password_stdin: bool, by: str | None
+) -> None:
+    """Add NAME; the password is asked for (never given on the command line)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    now = app.now()
+    with app.db.write() as session:
+        add_user(session, name, password, role, account, now, set(app.config.settings.accounts))
+        audit(session, now, by or app.default_actor(), "user.add", name, role=role)
+    app.console.print(f"added {name} ({role}{', ' + account if account else ''})", markup=False)
+
+
+@user_group.command("list")
+@pass_app
+def user_list(app: App) -> None:
+    """Every user with its role and, for partners, its account."""
+    with app.db.read() as session:
+        users = list(session.scalars(select(User).order_by(User.name)))
+    if not users:
+        app.console.print("no users yet; add one with chatbot user add NAME --role organizer")
+    for user in users:
+        seen = f"{user.last_login_at:%Y-%m-%d %H:%M}Z" if user.last_login_at else "never"
+        app.console.print(
+            f"{user.name:<20} {user.role:<10} {user.account_key or '-':<12} last sign-in {seen}",
+            markup=False,
+        )
+
+
+@user_group.command("remove")
+@click.argument("name")
+@click.option("--by", default=None, help="Who is removing the user (for the audit log).")
+@pass_app
+def user_remove(app: App, name: str, by: str | None) -> None:
+    """Remove NAME; its sessions stop working at once."""
+    now = app.now()
+    with app.db.write() as session:
+        remove_user(session, name)
+        audit(session, now, by or app.default_actor(), "user.remove", name)
+    app.console.print(f"removed {name}", markup=False)
+
+
+__all__ = ["user_group", "web_cmd"]

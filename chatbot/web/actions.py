@@ -1,0 +1,160 @@
+"""Forms: review, settle, a partner's opt-out, and the host's live chat controls.
+
+Every action runs the same function as the CLI in one transaction, so the web and the terminal
+cannot disagree. A user mistake comes back as a message on the page; nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from chatbot.db.models import PostState
+from chatbot.errors import UserError
+from chatbot.queue import live
+from chatbot.queue.apply import audit
+from chatbot.queue.review import approve, is_approved, reject
+from chatbot.queue.settle import SettleAction, settle
+from chatbot.timeutil import TimeFormatError, parse_duration
+from chatbot.web.pages import (
+    _panel,
+    back,
+    config,
+    database,
+    done,
+    ext,
+    now,
+    require,
+    user,
+    visible_post,
+)
+
+actions = Blueprint("actions", __name__)
+PENDING = (PostState.DRAFT, PostState.APPROVED, PostState.QUEUED)
+
+
+@actions.route("/review", methods=["POST"])
+def review_item() -> Response:
+    require("review")
+    item = request.form.get("item", "").strip()
+    decision = request.form.get("decision")
+    note = request.form.get("note", "").strip()
+    if not item or decision not in ("approve", "reject"):
+        abort(400)
+    try:
+        with database().write() as s:
+            if item.isdigit():
+                visible_post(s, int(item))
+            if decision == "approve":
+                content, checks = ext("findings").current()
+                result = approve(
+                    s,
+                    item,
+                    user().name,
+                    note,
+                    now(),
+                    checks=checks,
+                    content_hashes={p.key: p.content_hash for p in content.posts},
+                    require_second_person=config().settings.review.require_second_person,
+                )
+                done(f"{item}: {len(result.changed)} posts approved by {user().name}")
+            else:
+                result = reject(s, item, user().name, note, now())
+                done(f"{item}: {len(result.changed)} posts rejected by {user().name}")
+    except UserError as exc:
+        done(str(exc), ok=False)
+    return back(url_for("pages.timeline"))
+
+
+@actions.route("/posts/<int:post_id>/settle", methods=["POST"])
+def settle_post(post_id: int) -> Response:
+    require("settle")
+    action = request.form.get("action")
+    if action not in ("posted", "retry", "cancel"):
+        abort(400)
+    chosen: SettleAction = action  # type: ignore[assignment]
+    try:
+        with database().write() as s:
+            post = visible_post(s, post_id)
+            reason = settle(s, post, chosen, user().name, now(), request.form.get("url"))
+            done(f"{post.key}: {reason}")
+    except UserError as exc:
+        done(str(exc), ok=False)
+    return back(url_for("pages.attention"))
+
+
+@actions.route("/posts/<int:post_id>/opt", methods=["POST"])
+def opt(post_id: int) -> Response:
+    """A partner opts its account out of one post (or back in) before it goes out."""
+    require("opt")
+    choice = request.form.get("choice")
+    if choice not in ("out", "in"):
+        abort(400)
+    with database().write() as s:
+        post = visible_post(s, post_id)
+        opted_out = post.state == PostState.SKIPPED and (post.state_reason or "").startswith(
+            "opted out"
+        )
+        if choice == "out" and post.state in PENDING:
+            post.state = PostState.SKIPPED
+            post.state_reason = f"opted out by {user().name}"
+            post.updated_at = now()
+            audit(s, now(), user().name, "post.opt_out", post.key)
+            done(f"{post.key}: your account will not post this")
+        elif choice == "in" and opted_out:
+            post.state = PostState.APPROVED if is_approved(s, post) else PostState.DRAFT
+            post.state_reason = None
+            post.updated_at = now()
+            audit(s, now(), user().name, "post.opt_in", post.key)
+            done(f"{post.key}: your account will post this again")
+        else:
+            done(f"{post.key} is {post.state}; nothing changed", ok=False)
+    return back(url_for("pages.post_page", post_id=post_id))
+
+
+CONTROLS: dict[str, Callable[..., live.ControlResult]] = {
+    "pause": live.pause,
+    "resume": live.resume,
+    "skip": live.skip,
+    "delay": live.delay,
+    "now": live.post_now,
+}
+
+
+@actions.route("/chats/<key>/control", methods=["POST"])
+def control(key: str) -> Any:
+    require("host")
+    verb = request.form.get("verb", "")
+    if verb not in CONTROLS:
+        abort(400)
+    kwargs: dict[str, Any] = {"expect_version": request.form.get("version", type=int)}
+    if verb in ("skip", "now") and request.form.get("number"):
+        kwargs["number"] = request.form.get("number", type=int)
+    if verb == "resume":
+        mode = request.form.get("mode") or config().settings.live.resume
+        kwargs["mode"] = "keep" if mode == "keep" else "shift"
+    ok = True
+    try:
+        if verb == "delay":
+            kwargs["by_how_much"] = parse_duration(request.form.get("duration", ""))
+        with database().write() as s:
+            result = CONTROLS[verb](s, key, now(), user().name, **kwargs)
+        message = result.message
+    except (UserError, TimeFormatError) as exc:
+        message, ok = str(exc), False
+    if request.headers.get("Accept") == "application/json":
+        with database().read() as s:
+            try:
+                panel = _panel(live.load_status(s, key))
+            except live.ChatControlError:
+                abort(404)
+            html = render_template("_panel.html", panel=panel, tz=panel["tz"])
+        return jsonify(ok=ok, message=message, panel=html), (200 if ok else 409)
+    done(message, ok)
+    return back(url_for("pages.chat_page", key=key))
+
+
+__all__ = ["actions"]

@@ -1,0 +1,337 @@
+"""Pages: sign-in, timeline, one post, a chat with its live panel, needs-attention, audit log."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from chatbot.config import Config
+from chatbot.db.models import Account, Approval, AuditEntry, Chat, Post, PostState, User
+from chatbot.db.session import Database
+from chatbot.queue import live
+from chatbot.queue.settle import needs_settling
+from chatbot.timeutil import zone
+from chatbot.web.preview import length_of, linked
+from chatbot.web.users import authenticate, can
+
+pages = Blueprint("pages", __name__)
+STATES = [s.value for s in PostState]
+
+
+def ext(name: str) -> Any:
+    return current_app.extensions["chatbot"][name]
+
+
+def config() -> Config:
+    return ext("config")
+
+
+def database() -> Database:
+    return ext("db")
+
+
+def now() -> datetime:
+    return ext("clock")()
+
+
+def user() -> User:
+    return g.user
+
+
+def require(action: str) -> None:
+    if not can(g.get("user"), action):
+        abort(403)
+
+
+def viewer_zone() -> str:
+    return user().timezone or config().settings.timezone
+
+
+def account_zone(account: str) -> str:
+    return config().account_zone_name(account)
+
+
+def visible_posts() -> Any:
+    """The posts the signed-in user may see: a partner only its own account's."""
+    query = select(Post)
+    if user().role == "partner":
+        query = query.where(Post.account_key == user().account_key)
+    return query
+
+
+def visible_post(session: Any, post_id: int) -> Post:
+    post: Post | None = session.get(Post, post_id)
+    if post is None or (user().role == "partner" and post.account_key != user().account_key):
+        abort(404)  # another partner's post is "not found", not "forbidden": no existence leak
+    return post
+
+
+def post_label(post: Post) -> str:
+    if post.kind == "question" and post.number is not None:
+        return f"Q{post.number}"
+    return post.kind
+
+
+def row(post: Post) -> dict[str, Any]:
+    limit, _ = config().settings.platforms.limits(post.platform)
+    used, fits = length_of(post.text, post.platform, limit)
+    return {
+        "post": post,
+        "label": post_label(post),
+        "text": linked(post.text) if post.text else "",
+        "used": used,
+        "limit": limit,
+        "fits": fits,
+        "account_zone": account_zone(post.account_key),
+    }
+
+
+# -- sign-in ---------------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return url_for("pages.timeline")
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("pages.timeline")
+    return target
+
+
+@pages.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    if request.method == "POST":
+        name = request.form.get("name", "").strip()
+        password = request.form.get("password", "")
+        with database().write() as s:
+            found = authenticate(s, name, password, now())
+            identity = (found.id, found.session_version) if found else None
+        if identity is None:
+            error = "That name and password do not match a user."
+        else:
+            session.clear()
+            session["user_id"], session["v"] = identity
+            return redirect(_safe_next(request.args.get("next")))
+    status = 401 if error else 200
+    return render_template("login.html", error=error), status
+
+
+@pages.route("/logout", methods=["POST"])
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("pages.login"))
+
+
+# -- timeline --------------------------------------------------------------------------------
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+@pages.route("/")
+def timeline() -> Any:
+    tz = zone(viewer_zone())
+    filters = {k: request.args.get(k, "") for k in ("account", "chat", "campaign", "state")}
+    if user().role == "partner":
+        filters["account"] = user().account_key or ""
+    try:
+        week = date.fromisoformat(request.args["week"]) if request.args.get("week") else None
+    except ValueError:
+        abort(404)
+    week = _week_start(week or now().astimezone(tz).date())
+    start = datetime.combine(week, datetime.min.time()).replace(tzinfo=tz)
+    end = start + timedelta(days=7)
+    query = visible_posts().where(Post.scheduled_at >= start, Post.scheduled_at < end)
+    if filters["account"]:
+        query = query.where(Post.account_key == filters["account"])
+    if filters["chat"]:
+        query = query.where(Post.chat_key == filters["chat"])
+    if filters["campaign"]:
+        query = query.where(Post.campaign_key == filters["campaign"])
+    if filters["state"]:
+        query = query.where(Post.state == filters["state"])
+    size = config().settings.web.page_size
+    with database().read() as s:
+        posts = list(
+            s.scalars(query.order_by(Post.scheduled_at, Post.seq, Post.id).limit(size + 1))
+        )
+        accounts = sorted(s.scalars(select(Account.key)))
+        chats = sorted(s.scalars(select(Chat.key).where(Chat.removed.is_(False))))
+        campaigns = sorted(s.scalars(select(Post.campaign_key).distinct()).all(), key=str)
+    more = len(posts) > size
+    days: dict[date, list[dict[str, Any]]] = defaultdict(list)
+    for post in posts[:size]:
+        days[post.scheduled_at.astimezone(tz).date()].append(row(post))
+    if user().role == "partner":
+        accounts = [user().account_key or ""]
+    return render_template(
+        "timeline.html",
+        days=sorted(days.items()),
+        week=week,
+        previous=week - timedelta(days=7),
+        following=week + timedelta(days=7),
+        filters=filters,
+        accounts=accounts,
+        chats=chats,
+        campaigns=[c for c in campaigns if c],
+        states=STATES,
+        more=more,
+        size=size,
+        tz=viewer_zone(),
+    )
+
+
+# -- one post --------------------------------------------------------------------------------
+
+
+@pages.route("/posts/<int:post_id>")
+def post_page(post_id: int) -> Any:
+    with database().read() as s:
+        post = visible_post(s, post_id)
+        approvals = list(
+            s.scalars(
+                select(Approval).where(Approval.post_id == post.id).order_by(Approval.at.desc())
+            )
+        )
+        # A partner may see the original it reposts, even though another account posts it.
+        original = s.get(Post, post.depends_on_id) if post.depends_on_id else None
+    findings = ext("findings").for_post(post.key)
+    return render_template(
+        "post.html",
+        r=row(post),
+        approvals=approvals,
+        original=original,
+        findings=findings,
+        needs_settling=needs_settling(post),
+        tz=viewer_zone(),
+        opted_out=_opted_out(post),
+    )
+
+
+def _opted_out(post: Post) -> bool:
+    return post.state == PostState.SKIPPED and (post.state_reason or "").startswith("opted out")
+
+
+@pages.route("/posts/<int:post_id>/card.png")
+def card_image(post_id: int) -> Any:
+    from chatbot.cards.layout import CardFitError
+    from chatbot.cards.render import Renderer
+    from chatbot.errors import ContentError
+
+    with database().read() as s:
+        post = visible_post(s, post_id)
+    if not post.card:
+        abort(404)
+    renderer = Renderer(config().graphics_dir, config().cards_dir)
+    try:
+        path, _ = renderer.ensure(post.card, post.card_fields or {}, post.platform)
+    except (CardFitError, ContentError, OSError):
+        abort(404)
+    return send_file(path, mimetype="image/png", max_age=0)
+
+
+# -- chats -----------------------------------------------------------------------------------
+
+
+@pages.route("/chats/<key>")
+def chat_page(key: str) -> Any:
+    require("view_all")
+    with database().read() as s:
+        status = _status(s, key)
+        panel = _panel(status)
+    return render_template("chat.html", panel=panel, rows=panel["rows"], tz=panel["tz"])
+
+
+@pages.route("/chats/<key>/panel")
+def chat_panel(key: str) -> Any:
+    """The live panel alone: the page's script fetches it to update without a reload."""
+    require("view_all")
+    with database().read() as s:
+        panel = _panel(_status(s, key))
+    return render_template("_panel.html", panel=panel, tz=panel["tz"])
+
+
+def _status(session: Any, key: str) -> live.ChatStatus:
+    try:
+        return live.load_status(session, key)
+    except live.ChatControlError:
+        abort(404)
+
+
+def _panel(status: live.ChatStatus) -> dict[str, Any]:
+    nxt = status.next
+    reposts: dict[int, list[Post]] = defaultdict(list)
+    for dep in status.dependents:
+        if dep.depends_on_id is not None:
+            reposts[dep.depends_on_id].append(dep)
+    return {
+        "chat": status.chat,
+        "state": status.state,
+        "next": row(nxt) if nxt else None,
+        "sent": [row(p) for p in status.sent],
+        "rows": [(row(p), reposts.get(p.id, [])) for p in status.posts],
+        "tz": status.chat.timezone,
+    }
+
+
+# -- needs attention and audit ---------------------------------------------------------------
+
+
+@pages.route("/attention")
+def attention() -> Any:
+    require("view_all")
+    with database().read() as s:
+        posts = list(
+            s.scalars(
+                select(Post)
+                .where(Post.state.in_((PostState.FAILED, PostState.UNKNOWN)) | Post.held.is_(True))
+                .order_by(Post.scheduled_at)
+            )
+        )
+        paused = list(s.scalars(select(Account).where(Account.paused.is_(True))))
+    return render_template(
+        "attention.html", rows=[row(p) for p in posts], paused=paused, tz=viewer_zone()
+    )
+
+
+@pages.route("/audit")
+def audit_log() -> Any:
+    require("audit")
+    before = request.args.get("before", type=int)
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(100)
+    if before:
+        query = query.where(AuditEntry.id < before)
+    with database().read() as s:
+        entries = list(s.scalars(query))
+        total = s.scalar(select(func.count(AuditEntry.id)))
+    return render_template("audit.html", entries=entries, total=total, tz=viewer_zone())
+
+
+def back(default: str) -> Response:
+    """Where a form returns to: the page it came from, if it is ours."""
+    target = request.form.get("back") or default
+    return redirect(_safe_next(target))
+
+
+def done(message: str, ok: bool = True) -> None:
+    flash(message, "ok" if ok else "error")

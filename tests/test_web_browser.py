@@ -1,0 +1,178 @@
+"""End to end in a real browser: Debian's headless Chromium driven by Playwright, against the web
+app served over HTTP on loopback. An accessibility audit (axe-core from npm) runs on every page.
+
+Needs /usr/bin/chromium (`apt-get install chromium`) and axe-core under .cache/npm
+(`npm install --prefix .cache/npm axe-core@4`); `.ci/run` installs both.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from werkzeug.serving import make_server
+
+from chatbot.db.models import Post, PostState
+from tests.conftest import ROOT, Project
+from tests.webkit import PASSWORD, WebProject
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
+
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="browser tests need Debian's chromium at /usr/bin/chromium: apt-get install chromium",
+    ),
+    pytest.mark.skipif(
+        not AXE.exists(),
+        reason="browser tests need axe-core: npm install --prefix .cache/npm axe-core@4",
+    ),
+]
+
+
+@pytest.fixture
+def site(example: Project) -> Iterator[tuple[WebProject, str]]:
+    web = WebProject(example.root)
+    server = make_server("127.0.0.1", 0, web.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield web, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    web.db.dispose()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as play:
+        chromium = play.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def sign_in(browser: Any, base: str, name: str, bypass_csp: bool = False) -> Any:
+    # axe is injected as a script tag, which the app's CSP (rightly) forbids: only the audit
+    # context bypasses it.
+    page = browser.new_context(bypass_csp=bypass_csp).new_page()
+    page.goto(f"{base}/")
+    assert "/login" in page.url
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+def test_sign_in_approve_a_chat_pause_resume_and_settle(
+    site: tuple[WebProject, str], browser: Any
+) -> None:
+    web, base = site
+    page = sign_in(browser, base, "olga")
+    page.goto(f"{base}/chats/fr-chat")
+    page.get_by_label("Note").fill("script read through")
+    page.get_by_role("button", name="Approve the chat").click()
+    assert "posts approved by olga" in page.locator(".flash").inner_text()
+    assert web.post("fr-chat/q5").state == PostState.APPROVED
+
+    # Hosting: the panel updates in place, without a page load.
+    page.evaluate("window.notReloaded = true")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("[data-state]")).to_have_text("paused")
+    assert "paused fr-chat" in page.locator("#live-message").inner_text()
+    web.now = web.now + timedelta(minutes=3)
+    page.get_by_role("button", name="Resume (shift the rest)").click()
+    expect(page.locator("[data-state]")).not_to_have_text("paused")
+    assert "moved 3m later" in page.locator("#live-message").inner_text()
+    assert page.evaluate("window.notReloaded") is True
+    intro = web.post("fr-chat/intro")
+    assert (intro.scheduled_at - intro.planned_at).total_seconds() == 180
+
+    # A failure shows up on "needs attention" and is settled there.
+    with web.db.write() as session:
+        session.execute(
+            update(Post)
+            .where(Post.key == "fr-chat/q1")
+            .values(state=PostState.FAILED, state_reason="X said: text is too long")
+        )
+    page.get_by_role("link", name="Needs attention").click()
+    assert "X said: text is too long" in page.content()
+    page.get_by_label("It did go out: its URL").fill("https://x.com/libraryfreedom/status/42")
+    page.get_by_role("button", name="Mark posted").click()
+    assert "marked posted by olga" in page.locator(".flash").inner_text()
+    assert web.post("fr-chat/q1").remote_url == "https://x.com/libraryfreedom/status/42"
+
+
+def _audit(page: Any) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_no_serious_accessibility_violation_on_any_page(
+    site: tuple[WebProject, str], browser: Any
+) -> None:
+    web, base = site
+    signed_out = browser.new_context(bypass_csp=True).new_page()
+    # The audit itself works: an unlabelled field is a critical violation.
+    signed_out.set_content("<html lang='en'><title>t</title><main><input></main></html>")
+    assert [v["id"] for v in _audit(signed_out)] == ["label"]
+    signed_out.goto(f"{base}/login")
+    problems = {"/login": _audit(signed_out)}
+    page = sign_in(browser, base, "olga", bypass_csp=True)
+    paths = [
+        "/?week=2026-11-30",
+        f"/posts/{web.post_id('fr-chat/q1')}",
+        f"/posts/{web.post_id('fr-chat/q1@masslib')}",
+        "/chats/fr-chat",
+        "/attention",
+        "/audit",
+        "/posts/999999",
+    ]
+    for path in paths:
+        page.goto(f"{base}{path}")
+        problems[path] = _audit(page)
+    partner = sign_in(browser, base, "pat", bypass_csp=True)
+    partner.goto(f"{base}/?week=2026-11-30")
+    problems["/ (partner)"] = _audit(partner)
+    found = {
+        path: [f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)" for v in issues]
+        for path, issues in problems.items()
+        if issues
+    }
+    assert found == {}
+
+
+def test_usable_on_a_phone_and_by_keyboard(site: tuple[WebProject, str], browser: Any) -> None:
+    _, base = site
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    # The first Tab reaches the skip link, which is then visible.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "name"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+    page.keyboard.type("olga")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/?week=2026-11-30")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "no sideways scrolling on a phone"
