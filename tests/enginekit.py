@@ -42,6 +42,7 @@ worker:
   refresh: 1s
   reconcile_delay: 15s
   reconcile_attempts: 3
+  concurrency: {concurrency}
   retry_delay: 1m
 """
 
@@ -76,6 +77,7 @@ class Engine:
         budget: float | None = None,
         timeout: float = 2.0,
         lease: str = "2m",
+        concurrency: int = 8,
     ):
         self.root = root
         self.server = server
@@ -89,7 +91,12 @@ class Engine:
         self.config_path = write(
             root / "config.yaml",
             CONFIG.format(
-                db=db_url, url=server.url, budget=budget_text, timeout=timeout, lease=lease
+                db=db_url,
+                url=server.url,
+                budget=budget_text,
+                timeout=timeout,
+                lease=lease,
+                concurrency=concurrency,
             ),
         )
         (root / "content" / "chats").mkdir(parents=True, exist_ok=True)
