@@ -290,9 +290,13 @@ def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> li
     posts: list[PostSpec] = []
     seen_ids: set[str] = set()
     placed: list[tuple[int, str, datetime]] = []
+    # Posts without an account are dealt to the campaign's accounts in turn.
+    owners = [
+        item.account or campaign.accounts[index % len(campaign.accounts)]
+        for index, item in enumerate(campaign.posts)
+    ]
     # Explicit times first, so that slot posts do not take a day an explicit post fills.
-    for index, item in enumerate(campaign.posts):
-        account = item.account or campaign.accounts[index % len(campaign.accounts)]
+    for index, (item, account) in enumerate(zip(campaign.posts, owners, strict=True)):
         if item.account is not None:
             check_account(doc, ("posts", index, "account"), item.account, config)
         if account not in books:
@@ -307,11 +311,10 @@ def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> li
                 book.take_time(at)
             placed.append((index, account, at))
     explicit = {index for index, _, _ in placed}
-    for index, item in enumerate(campaign.posts):
+    for index, account in enumerate(owners):
         if index in explicit:
             continue
         keys: PathKey = ("posts", index)
-        account = item.account or campaign.accounts[index % len(campaign.accounts)]
         book = books[account]
         if book is None:
             raise located_error(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.config import Config
+from chatbot.content.model import CHAT_KINDS
 from chatbot.db.models import Post, PostState
 from chatbot.db.session import Database
 from chatbot.engine import store
@@ -39,7 +40,6 @@ from chatbot.queue.cost import month_spend
 from chatbot.timeutil import format_duration, parse_duration
 
 log = logging.getLogger("chatbot.dispatch")
-CHAT_KINDS = ("intro", "question", "outro")
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 
 
@@ -340,7 +340,7 @@ class Dispatcher:
             self._handle_error(claim, post, OutcomeUnknown(f"internal error: {type(exc).__name__}"))
             return True
         self._posted(claim, post, published)
-        return store.has_dependents(self.db, post.id)
+        return post.depends_on_id is None and store.has_dependents(self.db, post.id)
 
     def _posted(self, claim: store.Claim, post: Post, published: Published) -> None:
         now = self.clock.now()

@@ -96,8 +96,10 @@ class Rehearsal:
                     session.flush()
                     session.execute(update(Post).values(state=PostState.QUEUED))
 
+                by_key = {p.key: p for p in specs}
+
                 def record(account: str, out: OutgoingPost, published: Published) -> None:
-                    spec = next(p for p in specs if p.key == out.key)
+                    spec = by_key[out.key]
                     limit, _ = limits.limits(spec.platform)
                     item = RehearsedPost(
                         clock.now(),

@@ -18,12 +18,12 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chatbot.content.model import CHAT_KINDS
 from chatbot.db.models import Chat, Post, PostState
 from chatbot.errors import UserError
 from chatbot.queue.apply import audit
 from chatbot.timeutil import format_duration
 
-CHAT_KINDS = ("intro", "question", "outro")
 # Not yet handed to the platform: these move when the host steers the chat.
 PENDING = (PostState.DRAFT, PostState.APPROVED, PostState.QUEUED)
 ResumeMode = Literal["shift", "keep"]

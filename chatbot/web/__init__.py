@@ -25,7 +25,7 @@ from chatbot.config import Config, load_config
 from chatbot.db.models import User
 from chatbot.db.session import Database, open_database
 from chatbot.errors import ConfigError
-from chatbot.timeutil import utcnow
+from chatbot.timeutil import utcnow, zone
 from chatbot.web.preview import Findings
 from chatbot.web.users import can
 
@@ -145,8 +145,6 @@ def _csrf_error(error: CSRFError) -> tuple[str, int]:
 def _local(
     when: datetime | None, tz_name: str | None = None, fmt: str = "%a %d %b %H:%M %Z"
 ) -> str:
-    from chatbot.timeutil import zone
-
     if when is None:
         return ""
     return when.astimezone(zone(tz_name or "UTC")).strftime(fmt)

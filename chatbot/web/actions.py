@@ -12,11 +12,10 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from chatbot.db.models import PostState
 from chatbot.errors import UserError
 from chatbot.queue import live
-from chatbot.queue.apply import audit
-from chatbot.queue.review import approve, is_approved, reject
+from chatbot.queue.optout import opt_in, opt_out
+from chatbot.queue.review import approve, reject
 from chatbot.queue.settle import SettleAction, settle
 from chatbot.timeutil import TimeFormatError, parse_duration
 from chatbot.web.pages import (
@@ -33,7 +32,6 @@ from chatbot.web.pages import (
 )
 
 actions = Blueprint("actions", __name__)
-PENDING = (PostState.DRAFT, PostState.APPROVED, PostState.QUEUED)
 
 
 @actions.route("/review", methods=["POST"])
@@ -95,20 +93,9 @@ def opt(post_id: int) -> Response:
         abort(400)
     with database().write() as s:
         post = visible_post(s, post_id)
-        opted_out = post.state == PostState.SKIPPED and (post.state_reason or "").startswith(
-            "opted out"
-        )
-        if choice == "out" and post.state in PENDING:
-            post.state = PostState.SKIPPED
-            post.state_reason = f"opted out by {user().name}"
-            post.updated_at = now()
-            audit(s, now(), user().name, "post.opt_out", post.key)
+        if choice == "out" and opt_out(s, post, user().name, now()):
             done(f"{post.key}: your account will not post this")
-        elif choice == "in" and opted_out:
-            post.state = PostState.APPROVED if is_approved(s, post) else PostState.DRAFT
-            post.state_reason = None
-            post.updated_at = now()
-            audit(s, now(), user().name, "post.opt_in", post.key)
+        elif choice == "in" and opt_in(s, post, user().name, now()):
             done(f"{post.key}: your account will post this again")
         else:
             done(f"{post.key} is {post.state}; nothing changed", ok=False)

@@ -24,9 +24,19 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from chatbot.config import Config
-from chatbot.db.models import Account, Approval, AuditEntry, Chat, Post, PostState, User
+from chatbot.db.models import (
+    Account,
+    Approval,
+    AuditEntry,
+    Campaign,
+    Chat,
+    Post,
+    PostState,
+    User,
+)
 from chatbot.db.session import Database
 from chatbot.queue import live
+from chatbot.queue.optout import is_opted_out
 from chatbot.queue.settle import needs_settling
 from chatbot.timeutil import zone
 from chatbot.web.preview import length_of, linked
@@ -84,18 +94,12 @@ def visible_post(session: Any, post_id: int) -> Post:
     return post
 
 
-def post_label(post: Post) -> str:
-    if post.kind == "question" and post.number is not None:
-        return f"Q{post.number}"
-    return post.kind
-
-
 def row(post: Post) -> dict[str, Any]:
     limit, _ = config().settings.platforms.limits(post.platform)
     used, fits = length_of(post.text, post.platform, limit)
     return {
         "post": post,
-        "label": post_label(post),
+        "label": live.label(post),
         "text": linked(post.text) if post.text else "",
         "used": used,
         "limit": limit,
@@ -177,7 +181,7 @@ def timeline() -> Any:
         )
         accounts = sorted(s.scalars(select(Account.key)))
         chats = sorted(s.scalars(select(Chat.key).where(Chat.removed.is_(False))))
-        campaigns = sorted(s.scalars(select(Post.campaign_key).distinct()).all(), key=str)
+        campaigns = sorted(s.scalars(select(Campaign.key).where(Campaign.removed.is_(False))))
     more = len(posts) > size
     days: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for post in posts[:size]:
@@ -193,7 +197,7 @@ def timeline() -> Any:
         filters=filters,
         accounts=accounts,
         chats=chats,
-        campaigns=[c for c in campaigns if c],
+        campaigns=campaigns,
         states=STATES,
         more=more,
         size=size,
@@ -224,12 +228,8 @@ def post_page(post_id: int) -> Any:
         findings=findings,
         needs_settling=needs_settling(post),
         tz=viewer_zone(),
-        opted_out=_opted_out(post),
+        opted_out=is_opted_out(post),
     )
-
-
-def _opted_out(post: Post) -> bool:
-    return post.state == PostState.SKIPPED and (post.state_reason or "").startswith("opted out")
 
 
 @pages.route("/posts/<int:post_id>/card.png")
@@ -242,9 +242,12 @@ def card_image(post_id: int) -> Any:
         post = visible_post(s, post_id)
     if not post.card:
         abort(404)
-    renderer = Renderer(config().graphics_dir, config().cards_dir)
+    cards = current_app.extensions["chatbot"]
     try:
-        path, _ = renderer.ensure(post.card, post.card_fields or {}, post.platform)
+        if cards.get("renderer") is None:
+            # Built once: it loads the brand kit and caches backgrounds and logos.
+            cards["renderer"] = Renderer(config().graphics_dir, config().cards_dir)
+        path, _ = cards["renderer"].ensure(post.card, post.card_fields or {}, post.platform)
     except (CardFitError, ContentError, OSError):
         abort(404)
     return send_file(path, mimetype="image/png", max_age=0)
