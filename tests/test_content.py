@@ -26,6 +26,8 @@ def utc(*args: int) -> datetime:
         ("1h30m", timedelta(minutes=90)),
         ("2d", timedelta(days=2)),
         (90, timedelta(seconds=90)),
+        ("250ms", timedelta(milliseconds=250)),
+        ("1s500ms", timedelta(milliseconds=1500)),
     ],
 )
 def test_durations(text: object, expected: timedelta) -> None:

@@ -312,3 +312,17 @@ def test_a_partners_own_words_go_out_after_the_confirmed_original(
         assert eng.post("fr-chat/q1@nela").posted_at == T0 + 14 * MIN
     finally:
         eng.close()
+
+
+def test_every_effective_control_bumps_the_version_workers_poll(engine: Engine) -> None:
+    from chatbot.engine import store
+
+    before = store.control_version(engine.db)
+    engine.clock.set(T0 + 5 * MIN)
+    chat(engine, "pause", "fr-chat")
+    assert store.control_version(engine.db) == before + 1
+    chat(engine, "pause", "fr-chat")  # a no-op: a worker has nothing new to react to
+    assert store.control_version(engine.db) == before + 1
+    chat(engine, "resume", "fr-chat")
+    chat(engine, "delay", "fr-chat", "1m")
+    assert store.control_version(engine.db) == before + 3

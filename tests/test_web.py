@@ -325,3 +325,15 @@ def test_the_app_refuses_to_start_without_a_session_secret(
     monkeypatch.setenv("CHATBOT_SECRET_KEY", "too short")
     with pytest.raises(ConfigError, match="at least 32 random characters"):
         create_app(config=web.config, db=web.db)
+
+
+def test_a_long_week_says_how_much_it_shows(example: Project) -> None:
+    config = example.root / "config.yaml"
+    config.write_text(config.read_text() + "web: {page_size: 10}\n")
+    web = WebProject(example.root)
+    try:
+        page = web.client("olga").get("/?week=2026-11-30").text
+        assert page.count('class="post"') == 10
+        assert "Only the first 10 posts of this week are shown" in page
+    finally:
+        web.db.dispose()
