@@ -21,6 +21,14 @@ from chatbot.timeutil import zone
 from chatbot.yamlmarks import dotted, load_yaml
 
 X_CREDENTIAL_NAMES = ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET")
+MASTODON_CREDENTIAL_NAMES = ("ACCESS_TOKEN",)
+# A Bluesky app password (Settings > App passwords), never the account's main password.
+BLUESKY_CREDENTIAL_NAMES = ("APP_PASSWORD",)
+CREDENTIAL_NAMES = {
+    "x": X_CREDENTIAL_NAMES,
+    "mastodon": MASTODON_CREDENTIAL_NAMES,
+    "bluesky": BLUESKY_CREDENTIAL_NAMES,
+}
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,13 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
                 path,
                 doc.line(("accounts", name)),
             )
+        if account.platform == "mastodon" and not account.instance_url:
+            raise ConfigError(
+                f"accounts.{name}.instance_url: a mastodon account needs its instance's URL "
+                "(e.g. instance_url: https://mastodon.social)",
+                path,
+                doc.line(("accounts", name)),
+            )
     zone(settings.timezone)
     return Config(path=path, settings=settings)
 
@@ -156,9 +171,14 @@ def _explain(error: Any) -> str:
 
 def x_credentials(account_key: str, account: Account) -> dict[str, str]:
     """OAuth 1.0a user-context credentials for an X account, from the environment only."""
+    return credentials(account_key, account, X_CREDENTIAL_NAMES)
+
+
+def credentials(account_key: str, account: Account, names: tuple[str, ...]) -> dict[str, str]:
+    """``{PREFIX}_{NAME}`` for each name, from the environment only; all or a clear error."""
     values = {}
     missing = []
-    for name in X_CREDENTIAL_NAMES:
+    for name in names:
         env_name = f"{account.env_prefix}_{name}"
         value = os.environ.get(env_name, "")
         if not value:
@@ -166,7 +186,7 @@ def x_credentials(account_key: str, account: Account) -> dict[str, str]:
         values[name.lower()] = value
     if missing:
         raise ConfigError(
-            f"account {account_key!r} (platform x) has no credentials: set "
+            f"account {account_key!r} (platform {account.platform}) has no credentials: set "
             f"{', '.join(missing)} in the environment or in .env beside the config"
         )
     return values

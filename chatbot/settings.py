@@ -35,15 +35,37 @@ class XPlatform(_Strict):
 
 
 class MastodonPlatform(_Strict):
-    max_length: int = Field(500, description="Default status limit when the instance is unknown.")
+    max_length: int = Field(
+        500,
+        description="Status limit checked offline (chatbot check); the worker reads each "
+        "instance's own limit and refuses a longer post before sending it.",
+    )
+    url_weight: int = Field(
+        23, description="Characters a link counts for, offline; the instance's own value wins."
+    )
     alt_text_max: int = Field(1500, description="Maximum characters of an image's alt text.")
     request_timeout: float = Field(15.0, description="Seconds before any request gives up.")
+    instance_cache: str = Field(
+        "6h", description="How long the worker keeps an instance's limits before reading again."
+    )
+
+    @field_validator("instance_cache")
+    @classmethod
+    def _cache(cls, value: str) -> str:
+        return _check_duration(value)
 
 
 class BlueskyPlatform(_Strict):
-    api_base_url: str = Field("https://bsky.social", description="PDS base URL.")
+    api_base_url: str = Field(
+        "https://bsky.social",
+        description="PDS base URL used when an account has no instance_url of its own.",
+    )
     max_length: int = Field(300, description="Maximum graphemes of a post.")
     alt_text_max: int = Field(2000, description="Maximum characters of an image's alt text.")
+    max_image_bytes: int = Field(
+        2_000_000,
+        description="Largest image the PDS accepts; bigger cards are re-encoded to fit.",
+    )
     request_timeout: float = Field(15.0, description="Seconds before any request gives up.")
 
 
@@ -86,7 +108,14 @@ class Account(_Strict):
     weekly_cap: int | None = Field(
         None, description="At most this many campaign posts a week (Monday to Sunday)."
     )
-    instance_url: str | None = Field(None, description="Mastodon instance URL.")
+    instance_url: str | None = Field(
+        None,
+        description="Mastodon: the instance URL (required). Bluesky: the PDS URL, if not "
+        "platforms.bluesky.api_base_url.",
+    )
+    visibility: Literal["public", "unlisted", "private"] = Field(
+        "public", description="Mastodon: visibility of this account's statuses and boosts."
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -197,7 +197,13 @@ def test_rehearsal_plays_the_example_chat_in_order_at_speed(
     start = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)  # 20:00 EST
     keys = [p.key for p in posts]
     questions = [f"fr-chat/q{n}" for n in range(1, 9)]
-    assert [k for k in keys if "@" not in k] == ["fr-chat/intro", *questions, "fr-chat/outro"]
+    assert [k for k in keys if "@" not in k and "+" not in k] == [
+        "fr-chat/intro",
+        *questions,
+        "fr-chat/outro",
+    ]
+    # The same chat on the host's Mastodon and Bluesky accounts, at the same times.
+    assert {"fr-chat/q1+lfp_masto", "fr-chat/q1+lfp_bsky"} <= set(keys)
     assert posts[0].at == start and posts[0].kind == "intro"
     for number, key in enumerate(questions, start=1):
         post = next(p for p in posts if p.key == key)

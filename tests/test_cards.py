@@ -262,11 +262,13 @@ def test_render_command_renders_then_uses_the_cache(example: Project, tmp_path: 
     out = tmp_path / "out"
     first = example.run("render", "--out", str(out))
     assert first.exit_code == 0, first.output
-    # Six posts carry a card; the evergreen repeat of bill-of-rights shows the same card.
-    assert "5 rendered, 1 unchanged (cached)" in first.stdout
-    assert len(list(out.glob("*.png"))) == 5
+    # Twelve posts carry a card: three chat cards on each of X, Mastodon and Bluesky (each
+    # platform's copy shows its own handle and is encoded for it) and three campaign cards,
+    # of which the evergreen repeat of bill-of-rights shows the same card as the original.
+    assert "11 rendered, 1 unchanged (cached)" in first.stdout
+    assert len(list(out.glob("*.png"))) == 11
     second = example.run("render", "--out", str(out))
-    assert "0 rendered, 6 unchanged (cached)" in second.stdout
+    assert "0 rendered, 12 unchanged (cached)" in second.stdout
 
 
 def test_the_same_card_rendered_by_several_threads_at_once(graphics: Path, tmp_path: Path) -> None:

@@ -221,7 +221,8 @@ def test_example_chat_has_eight_questions_and_partners(example: Project) -> None
 
     content = load_content(example.load_config())
     questions = [p for p in content.posts if p.chat == "fr-chat" and p.kind == "question"]
-    assert len(questions) == 8
+    assert len(questions) == 8 * 3, "eight questions on each of X, Mastodon and Bluesky"
+    assert {q.platform for q in questions} == {"x", "mastodon", "bluesky"}
     assert all("#LFPchat" in q.text for q in questions)
     campaign = content.posts_of("ban-push")
     assert {p.account for p in campaign if p.kind == "campaign"} == {"lfp", "njla"}

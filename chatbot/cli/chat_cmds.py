@@ -225,7 +225,7 @@ def rehearse_cmd(app: App, chat_id: str, speed: float) -> None:
     content = app.content()
     spec = content.chats.get(chat_id)
     tz_name = (spec.timezone if spec else None) or app.config.account_zone_name(
-        spec.host if spec else ""
+        spec.hosts[0] if spec else ""
     )
     rehearsal = Rehearsal(
         app.config,

@@ -29,6 +29,7 @@ from chatbot.content.model import (
     PostKind,
     PostSpec,
     Source,
+    family,
 )
 from chatbot.errors import ContentError
 from chatbot.timeutil import TimeFormatError, parse_local_datetime
@@ -90,14 +91,38 @@ def _media_keys(keys: PathKey, value: object) -> PathKey:
     return (*keys, "text") if isinstance(value, Media) else keys
 
 
+def _check_hosts(doc: LocatedYaml, keys: PathKey, accounts: list[str], config: Config) -> None:
+    """Each account known, and at most one per platform: the same words from two accounts on
+    one platform break X's automation rules and read as spam anywhere."""
+    seen: dict[str, str] = {}
+    for index, account in enumerate(accounts):
+        where: PathKey = keys if len(accounts) == 1 else (*keys, index)
+        check_account(doc, where, account, config)
+        platform = family(config.platform_of(account))
+        if platform in seen:
+            raise located_error(
+                doc,
+                where,
+                f"{seen[platform]} and {account} are both {platform} accounts; a chat has one "
+                "host per platform (partners amplify with amplify:)",
+            )
+        seen[platform] = account
+
+
+def mirrored_key(key: str, account: str, first: bool) -> str:
+    """The first account keeps the plain key; the same post on another platform's account is
+    ``key+account``."""
+    return key if first else f"{key}+{account}"
+
+
 def chat_posts(chat: ChatIn, doc: LocatedYaml, config: Config) -> list[PostSpec]:
-    check_account(doc, ("host",), chat.host, config)
-    tz = content_zone(doc, ("timezone",), chat.timezone, config.account_zone_name(chat.host))
+    hosts = chat.hosts
+    _check_hosts(doc, ("host",), hosts, config)
+    tz = content_zone(doc, ("timezone",), chat.timezone, config.account_zone_name(hosts[0]))
     start = _parse_at(doc, ("starts_at",), chat.starts_at, tz)
     if chat.interval <= timedelta(0):
         raise located_error(doc, ("interval",), "must be longer than 0s, e.g. 10m")
-    platform = config.platform_of(chat.host)
-    posts: list[PostSpec] = []
+    timetable: list[tuple[PostKind, str, str | Media, PathKey, datetime, int | None]] = []
 
     def add(
         kind: PostKind,
@@ -107,45 +132,12 @@ def chat_posts(chat: ChatIn, doc: LocatedYaml, config: Config) -> list[PostSpec]
         at: datetime,
         number: int | None = None,
     ) -> None:
-        media = item if isinstance(item, Media) else Media(text=item)
-        raw = media.text
-        text = f"Q{number}: {raw.strip()}" if kind == "question" else raw.strip()
-        handle = config.settings.accounts[chat.host].handle
-        # Defaults are only what the card shows, so that approving the words of a question
-        # card survives a change of time; an intro or outro card shows the date and time.
-        defaults = {"footer": " · ".join(x for x in (chat.hashtag, handle) if x)}
-        if kind == "question":
-            defaults["label"] = f"Q{number}"
-        else:
-            defaults["title"] = chat.title
-            defaults["when"] = (
-                start.astimezone(tz).strftime("%A, %B %d · %I:%M %p %Z").replace(" 0", " ")
-            )
-        card, fields = card_of(media.card, raw, defaults)
-        posts.append(
-            PostSpec(
-                key=f"{chat.id}/{key}",
-                account=chat.host,
-                platform=platform,
-                kind=kind,
-                text=with_hashtag(text, chat.hashtag),
-                source_text=raw,
-                scheduled_at=at,
-                source=source_of(doc, _media_keys(keys, item)),
-                card=card,
-                card_fields=fields,
-                alt=media.alt,
-                image=media.image,
-                chat=chat.id,
-                number=number,
-                seq=len(posts),
-                reply_to_previous=chat.thread and bool(posts),
-            )
-        )
+        timetable.append((kind, key, item, keys, at, number))
 
     if chat.intro is not None:
         add("intro", "intro", chat.intro, ("intro",), start)
     at = start
+    previous: datetime | None = start if chat.intro is not None else None
     for index, question in enumerate(chat.questions):
         keys: PathKey = ("questions", index)
         if _NUMBERED.match(question.text):
@@ -160,17 +152,60 @@ def chat_posts(chat: ChatIn, doc: LocatedYaml, config: Config) -> list[PostSpec]
             new_at = at + question.after
         else:
             new_at = at + chat.interval
-        if new_at < start or (posts and new_at <= posts[-1].scheduled_at):
+        if new_at < start or (previous is not None and new_at <= previous):
             raise located_error(
                 doc,
                 keys,
                 f"Q{index + 1} would be before starts_at or the post before it; "
                 "times in a chat must increase",
             )
-        at = new_at
+        at = previous = new_at
         add("question", f"q{index + 1}", question, keys, at, number=index + 1)
     if chat.outro is not None:
         add("outro", "outro", chat.outro, ("outro",), at + chat.interval)
+
+    posts: list[PostSpec] = []
+    for host_index, host in enumerate(hosts):
+        platform = config.platform_of(host)
+        handle = config.settings.accounts[host].handle
+        for seq, (kind, key, item, keys, when, number) in enumerate(timetable):
+            media = item if isinstance(item, Media) else Media(text=item)
+            raw = media.text_on(platform)
+            text = f"Q{number}: {raw.strip()}" if kind == "question" else raw.strip()
+            # Defaults are only what the card shows, so that approving the words of a question
+            # card survives a change of time; an intro or outro card shows the date and time.
+            defaults = {"footer": " · ".join(x for x in (chat.hashtag, handle) if x)}
+            if kind == "question":
+                defaults["label"] = f"Q{number}"
+            else:
+                defaults["title"] = chat.title
+                defaults["when"] = (
+                    start.astimezone(tz).strftime("%A, %B %d · %I:%M %p %Z").replace(" 0", " ")
+                )
+            card, fields = card_of(media.card, media.text, defaults)
+            text_keys = _media_keys(keys, item)
+            if platform in media.text_for:
+                text_keys = (*keys, "text_for", platform)
+            posts.append(
+                PostSpec(
+                    key=mirrored_key(f"{chat.id}/{key}", host, host_index == 0),
+                    account=host,
+                    platform=platform,
+                    kind=kind,
+                    text=with_hashtag(text, chat.hashtag),
+                    source_text=raw,
+                    scheduled_at=when,
+                    source=source_of(doc, text_keys),
+                    card=card,
+                    card_fields=fields,
+                    alt=media.alt,
+                    image=media.image,
+                    chat=chat.id,
+                    number=number,
+                    seq=seq,
+                    reply_to_previous=chat.thread and seq > 0,
+                )
+            )
     return posts
 
 
@@ -275,6 +310,30 @@ def _book(campaign: CampaignIn, doc: LocatedYaml, config: Config, account: str) 
     )
 
 
+def _owners(campaign: CampaignIn, config: Config) -> list[list[tuple[str, bool]]]:
+    """For each post, the accounts it goes out from and whether each is the primary copy.
+
+    A post with ``account:`` goes out from that account only. Any other post goes out once per
+    platform: within one platform the campaign's accounts take posts in turn (no two accounts
+    on a platform post the same text, X's automation rules), and every platform gets every post.
+    """
+    by_platform: dict[str, list[str]] = {}
+    for account in campaign.accounts:
+        by_platform.setdefault(family(config.platform_of(account)), []).append(account)
+    owners = []
+    for index, item in enumerate(campaign.posts):
+        if item.account is not None:
+            owners.append([(item.account, True)])
+            continue
+        owners.append(
+            [
+                (group[index % len(group)], rank == 0)
+                for rank, group in enumerate(by_platform.values())
+            ]
+        )
+    return owners
+
+
 def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> list[PostSpec]:
     for index, account in enumerate(campaign.accounts):
         check_account(doc, ("accounts", index), account, config)
@@ -286,22 +345,21 @@ def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> li
         raise located_error(
             doc, ("evergreen",), "evergreen re-queueing needs slots and an ends_on to stop at"
         )
+    for index, item in enumerate(campaign.posts):
+        if item.account is not None:
+            check_account(doc, ("posts", index, "account"), item.account, config)
     books: dict[str, SlotBook | None] = {}
     posts: list[PostSpec] = []
     seen_ids: set[str] = set()
-    placed: list[tuple[int, str, datetime]] = []
-    # Posts without an account are dealt to the campaign's accounts in turn.
-    owners = [
-        item.account or campaign.accounts[index % len(campaign.accounts)]
-        for index, item in enumerate(campaign.posts)
-    ]
+    placed: list[tuple[int, bool, str, datetime]] = []
+    owners = _owners(campaign, config)
     # Explicit times first, so that slot posts do not take a day an explicit post fills.
-    for index, (item, account) in enumerate(zip(campaign.posts, owners, strict=True)):
-        if item.account is not None:
-            check_account(doc, ("posts", index, "account"), item.account, config)
-        if account not in books:
-            books[account] = _book(campaign, doc, config, account)
-        if item.at is not None:
+    for index, (item, accounts) in enumerate(zip(campaign.posts, owners, strict=True)):
+        for account, primary in accounts:
+            if account not in books:
+                books[account] = _book(campaign, doc, config, account)
+            if item.at is None:
+                continue
             tz = content_zone(
                 doc, ("timezone",), campaign.timezone, config.account_zone_name(account)
             )
@@ -309,45 +367,51 @@ def campaign_posts(campaign: CampaignIn, doc: LocatedYaml, config: Config) -> li
             book = books[account]
             if book is not None:
                 book.take_time(at)
-            placed.append((index, account, at))
-    explicit = {index for index, _, _ in placed}
-    for index, account in enumerate(owners):
-        if index in explicit:
+            placed.append((index, not primary, account, at))
+    for index, accounts in enumerate(owners):
+        if campaign.posts[index].at is not None:
             continue
         keys: PathKey = ("posts", index)
-        book = books[account]
-        if book is None:
-            raise located_error(
-                doc,
-                keys,
-                "needs a time: add slots and starts_on to the campaign, or give this post an at:",
-            )
-        slot = book.take()
-        if slot is None:
-            caps = config.settings.accounts[account]
-            limits = [
-                f"{name} {value}"
-                for name, value in (("daily_cap", caps.daily_cap), ("weekly_cap", caps.weekly_cap))
-                if value is not None
-            ]
-            capped = f" within {account}'s {' and '.join(limits)}" if limits else ""
-            raise located_error(
-                doc,
-                keys,
-                f"no free slot for this post on {account}{capped} before ends_on "
-                f"{campaign.ends_on} (add slots, move ends_on, raise the caps, or give the "
-                "post an at:)",
-            )
-        placed.append((index, account, slot))
+        for account, primary in accounts:
+            book = books[account]
+            if book is None:
+                raise located_error(
+                    doc,
+                    keys,
+                    "needs a time: add slots and starts_on to the campaign, or give this post "
+                    "an at:",
+                )
+            slot = book.take()
+            if slot is None:
+                caps = config.settings.accounts[account]
+                limits = [
+                    f"{name} {value}"
+                    for name, value in (
+                        ("daily_cap", caps.daily_cap),
+                        ("weekly_cap", caps.weekly_cap),
+                    )
+                    if value is not None
+                ]
+                capped = f" within {account}'s {' and '.join(limits)}" if limits else ""
+                raise located_error(
+                    doc,
+                    keys,
+                    f"no free slot for this post on {account}{capped} before ends_on "
+                    f"{campaign.ends_on} (add slots, move ends_on, raise the caps, or give the "
+                    "post an at:)",
+                )
+            placed.append((index, not primary, account, slot))
     placed.sort()
-    for index, account, at in placed:
+    for index, mirror, account, at in placed:
         item = campaign.posts[index]
         keys = ("posts", index)
         post_id = item.id or f"p{index + 1}"
-        if post_id in seen_ids:
-            raise located_error(doc, (*keys, "id"), f"post id {post_id!r} is used twice")
-        seen_ids.add(post_id)
-        posts.append(_campaign_spec(campaign, doc, config, index, account, at, post_id))
+        if not mirror:
+            if post_id in seen_ids:
+                raise located_error(doc, (*keys, "id"), f"post id {post_id!r} is used twice")
+            seen_ids.add(post_id)
+        key = mirrored_key(f"{campaign.id}/{post_id}", account, not mirror)
+        posts.append(_campaign_spec(campaign, doc, config, index, account, at, key))
     posts.extend(_evergreen(campaign, doc, config, posts, books))
     return posts
 
@@ -359,28 +423,31 @@ def _campaign_spec(
     index: int,
     account: str,
     at: datetime,
-    post_id: str,
+    key: str,
     text: str | None = None,
     seq: int | None = None,
 ) -> PostSpec:
     item = campaign.posts[index]
-    keys: PathKey = ("posts", index)
+    keys: PathKey = ("posts", index, "text")
+    platform = config.platform_of(account)
     handle = config.settings.accounts[account].handle
     card, fields = card_of(
         item.card,
         item.text,
         {"footer": " · ".join(x for x in (campaign.hashtag or "", handle) if x)},
     )
-    raw = item.text if text is None else text
+    raw = item.text_on(platform) if text is None else text
+    if text is None and platform in item.text_for:
+        keys = ("posts", index, "text_for", platform)
     return PostSpec(
-        key=f"{campaign.id}/{post_id}",
+        key=key,
         account=account,
-        platform=config.platform_of(account),
+        platform=platform,
         kind="campaign",
         text=with_hashtag(raw.strip(), campaign.hashtag),
         source_text=raw,
         scheduled_at=at,
-        source=source_of(doc, (*keys, "text")),
+        source=source_of(doc, keys),
         card=card,
         card_fields=fields,
         alt=item.alt,
@@ -409,11 +476,10 @@ def _evergreen(
         return []
     repeats: list[PostSpec] = []
     last = {p.key: p.scheduled_at for p in posts}
-    by_index = {p.seq: p for p in posts}
     for round_no in range(2, policy.repeats + 2):
-        for index, item in enumerate(campaign.posts):
-            original = by_index.get(index)
-            if not item.evergreen or original is None:
+        for original in posts:
+            item = campaign.posts[original.seq]
+            if not item.evergreen:
                 continue
             book = books.get(original.account)
             if book is None:
@@ -423,19 +489,20 @@ def _evergreen(
                 continue
             last[original.key] = slot
             variants = item.variants
-            text = variants[(round_no - 2) % len(variants)] if variants else item.text
-            post_id = original.key.split("/", 1)[1]
+            text = variants[(round_no - 2) % len(variants)] if variants else None
+            post_id, plus, _ = original.key.split("/", 1)[1].partition("+")
+            key = mirrored_key(f"{campaign.id}/{post_id}~{round_no}", original.account, not plus)
             repeats.append(
                 _campaign_spec(
                     campaign,
                     doc,
                     config,
-                    index,
+                    original.seq,
                     original.account,
                     slot,
-                    f"{post_id}~{round_no}",
+                    key,
                     text=text,
-                    seq=len(campaign.posts) * (round_no - 1) + index,
+                    seq=len(campaign.posts) * (round_no - 1) + original.seq,
                 )
             )
     return repeats
@@ -443,7 +510,7 @@ def _evergreen(
 
 def _reference_names(post: PostSpec) -> set[str]:
     """Names a partner may use in ``skip:`` to opt out of one post."""
-    name = post.key.split("/", 1)[1]
+    name = post.key.split("/", 1)[1].split("+", 1)[0]  # a copy on another platform answers too
     names = {post.key, name, name.split("~", 1)[0]}  # an evergreen repeat answers to its post
     if post.number is not None:
         names |= {f"q{post.number}", str(post.number)}
@@ -484,7 +551,7 @@ def amplify_posts(
                 f"{', '.join(unknown)} names no post here; use names "
                 "like intro, q3, outro or a campaign post id",
             )
-        for post in originals:
+        for post in _same_platform(originals, entry.account, config, doc, keys):
             names = _reference_names(post)
             if post.account == entry.account or names & skips:
                 continue
@@ -518,6 +585,28 @@ def amplify_posts(
                 )
             )
     return spread(reposts)
+
+
+def _same_platform(
+    originals: list[PostSpec], partner: str, config: Config, doc: LocatedYaml, keys: PathKey
+) -> list[PostSpec]:
+    """The posts a partner can repost: those on its own platform (a Mastodon account cannot
+    boost an X post). A dry-run account follows the primary copies."""
+    platform = config.platform_of(partner)
+    mine = [p for p in originals if family(p.platform) == family(platform)]
+    if mine or not originals:
+        return mine
+    if platform == "dryrun":
+        return [p for p in originals if "+" not in p.key.split("/", 1)[1]]
+    where = sorted({p.platform for p in originals})
+    raise located_error(
+        doc,
+        (*keys, "account"),
+        f"{partner} is a {platform} account, but everything here goes out on "
+        f"{', '.join(where)}; a partner reposts on its own platform, so add a {platform} "
+        "account to the host (or the campaign's accounts) or amplify from the partner's "
+        f"{'/'.join(where)} account",
+    )
 
 
 MIN_SPREAD = timedelta(minutes=1)

@@ -27,6 +27,11 @@ PostKind = Literal["intro", "question", "outro", "campaign", "repost", "partner"
 CHAT_KINDS: tuple[str, ...] = ("intro", "question", "outro")
 
 
+def family(platform: str) -> str:
+    """A dry-run account stands in for an X account (it is checked as X)."""
+    return "x" if platform == "dryrun" else platform
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -43,11 +48,19 @@ class CardIn(_In):
     footer: str | None = None
 
 
+TextPlatform = Literal["x", "mastodon", "bluesky", "dryrun"]
+
+
 class Media(_In):
     text: str = Field(min_length=1)
+    # Other wording on one platform (Bluesky's 300 graphemes, Mastodon's 500 characters).
+    text_for: dict[TextPlatform, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
     card: str | CardIn | None = None
     alt: str | None = None
     image: str | None = None
+
+    def text_on(self, platform: str) -> str:
+        return self.text_for.get(platform, self.text)  # type: ignore[call-overload]
 
 
 class QuestionIn(Media):
@@ -68,7 +81,8 @@ class ChatIn(_In):
     id: Slug
     title: str = ""
     hashtag: str = Field(pattern=r"^#\w+$")
-    host: str
+    # One account, or one per platform: every chat post goes out from each.
+    host: str | list[str] = Field(min_length=1)
     starts_at: str | datetime
     timezone: str | None = None
     interval: Duration
@@ -77,6 +91,10 @@ class ChatIn(_In):
     outro: str | Media | None = None
     amplify: list[AmplifyIn] = Field(default_factory=list)
     thread: bool = False
+
+    @property
+    def hosts(self) -> list[str]:
+        return [self.host] if isinstance(self.host, str) else list(self.host)
 
 
 class SlotsIn(_In):

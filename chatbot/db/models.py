@@ -72,7 +72,7 @@ class Account(Base):
     paused: Mapped[bool] = mapped_column(default=False)
     paused_reason: Mapped[str | None] = mapped_column(Text)
     rate_limited_until: Mapped[datetime | None]
-    remote_user_id: Mapped[str | None] = mapped_column(String(64))
+    remote_user_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class Chat(Base):
@@ -148,7 +148,7 @@ class Post(Base):
     sent_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     reconcile_count: Mapped[int] = mapped_column(default=0, server_default="0")
-    remote_id: Mapped[str | None] = mapped_column(String(64))
+    remote_id: Mapped[str | None] = mapped_column(String(512))
     remote_url: Mapped[str | None] = mapped_column(Text)
     posted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -265,7 +266,9 @@ class Dispatcher:
         if post.kind == "repost":
             if original is None or original.remote_id is None:
                 raise BadRequest("its original has no remote id to repost")
-            return OutgoingPost(post.key, repost_of=original.remote_id)
+            return OutgoingPost(
+                post.key, repost_of=original.remote_id, scheduled_at=post.scheduled_at
+            )
         media: list[Media] = []
         if post.card:
             media.append(Media(self._card(post), post.alt or ""))
@@ -276,7 +279,13 @@ class Dispatcher:
             if not image.is_file():
                 raise BadRequest(f"image {image} not found")
             media.append(Media(image, post.alt or ""))
-        return OutgoingPost(post.key, post.text, tuple(media), reply_to=previous)
+        return OutgoingPost(
+            post.key,
+            post.text,
+            tuple(media),
+            reply_to=previous,
+            scheduled_at=post.scheduled_at,
+        )
 
     def _card(self, post: Post) -> Path:
         """The post's card, rendered now unless the cache (``chatbot render``) has it."""
@@ -328,9 +337,7 @@ class Dispatcher:
                     "reply refused; posting standalone",
                     extra={"event": "post.reply_fallback", "detail": exc.message, **extra},
                 )
-                published = publisher.publish(
-                    OutgoingPost(outgoing.key, outgoing.text, outgoing.media)
-                )
+                published = publisher.publish(replace(outgoing, reply_to=None))
         except PublishError as exc:
             self._handle_error(claim, post, exc)
             return True

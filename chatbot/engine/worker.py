@@ -15,7 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import TextIO
 
-from chatbot.config import Config, x_credentials
+from chatbot.config import (
+    BLUESKY_CREDENTIAL_NAMES,
+    MASTODON_CREDENTIAL_NAMES,
+    Config,
+    credentials,
+    x_credentials,
+)
 from chatbot.db.session import Database
 from chatbot.engine import store
 from chatbot.engine.clock import Clock, SystemClock
@@ -54,12 +60,38 @@ def build_publishers(config: Config, clock: Clock, out: TextIO | None) -> dict[s
                 base_url=settings.platforms.x.api_base_url,
                 timeout=settings.platforms.x.request_timeout,
             )
-        else:
-            raise ConfigError(
-                f"accounts.{key}.platform: posting to {account.platform} is not available yet; "
-                "set publisher: dryrun to rehearse, or use an x account",
-                config.path,
+        elif account.platform == "mastodon":
+            from chatbot.publishers.mastodon import MastodonPublisher
+
+            creds = credentials(key, account, MASTODON_CREDENTIAL_NAMES)
+            mastodon = settings.platforms.mastodon
+            publishers[key] = MastodonPublisher(
+                key,
+                account.handle,
+                access_token=creds["access_token"],
+                instance_url=account.instance_url or "",
+                visibility=account.visibility,
+                timeout=mastodon.request_timeout,
+                fallback_max_length=mastodon.max_length,
+                fallback_url_weight=mastodon.url_weight,
+                cache_seconds=parse_duration(mastodon.instance_cache).total_seconds(),
             )
+        elif account.platform == "bluesky":
+            from chatbot.publishers.bluesky import BlueskyPublisher
+
+            creds = credentials(key, account, BLUESKY_CREDENTIAL_NAMES)
+            bluesky = settings.platforms.bluesky
+            publishers[key] = BlueskyPublisher(
+                key,
+                account.handle,
+                app_password=creds["app_password"],
+                base_url=account.instance_url or bluesky.api_base_url,
+                timeout=bluesky.request_timeout,
+                max_image_bytes=bluesky.max_image_bytes,
+                now=clock.now,
+            )
+        else:  # pragma: no cover - the settings refuse unknown platforms
+            raise ConfigError(f"accounts.{key}.platform: unknown platform", config.path)
     return publishers
 
 

@@ -8,6 +8,7 @@ exist, a message a person can act on).
 from __future__ import annotations
 
 import abc
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,22 @@ class OutgoingPost:
     media: tuple[Media, ...] = ()
     reply_to: str | None = None
     repost_of: str | None = None
+    # When the post was due: platforms that let the client choose a record key (Bluesky) derive
+    # it from this, so that a retry of the same post lands on the same key.
+    scheduled_at: datetime | None = None
+
+    def idempotency_key(self, account: str) -> str:
+        """The same for every attempt at this post as it is now (Mastodon's Idempotency-Key);
+        an edit gives a new key, so an edited post is never swallowed as a retry."""
+        parts = [
+            account,
+            self.key,
+            self.text,
+            self.reply_to or "",
+            self.repost_of or "",
+            *(f"{m.path.name}|{m.alt}" for m in self.media),
+        ]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -40,14 +40,14 @@ def sync_accounts(session: Session, config: Config) -> None:
 def _sync_groups(session: Session, content: ContentSet, config: Config) -> None:
     chats = {c.key: c for c in session.scalars(select(Chat))}
     for chat in content.chats.values():
-        tz_name = chat.timezone or config.account_zone_name(chat.host)
+        tz_name = chat.timezone or config.account_zone_name(chat.hosts[0])
         starts = parse_local_datetime(chat.starts_at, zone(tz_name))
         row = chats.get(chat.id)
         values = {
             "timezone": tz_name,
             "title": chat.title,
             "hashtag": chat.hashtag,
-            "host": chat.host,
+            "host": chat.hosts[0],
             "starts_at": starts,
         }
         if row is None:

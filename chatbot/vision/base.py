@@ -54,7 +54,10 @@ class Finding:
         return source.column + lead + (self.offset - start)
 
     def format(self) -> str:
-        where = f" [{self.platform}]" if self.platform else ""
+        # X is the default reader's platform; any other is named so a finding on the Bluesky
+        # copy of a post is not mistaken for one on the X copy.
+        platform = self.platform or self.post.platform
+        where = f" [{platform}]" if platform not in ("x", "dryrun") or self.platform else ""
         return (
             f"{self.path}:{self.line}:{self.column}: {self.level} {self.rule_id}: "
             f"{self.message}{where}"

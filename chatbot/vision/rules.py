@@ -10,8 +10,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, model_validator
 
-from chatbot.content.model import PostSpec
-from chatbot.text import HASHTAG, MENTION, urls_in, weighted_length
+from chatbot.content.model import PostSpec, family
+from chatbot.text import HASHTAG, MENTION, mastodon_length, urls_in, weighted_length
 from chatbot.vision.base import Context, Finding, Rule, RuleOptions, register
 
 
@@ -222,7 +222,10 @@ class Length(Rule):
 
     def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
         limit, _ = context.platforms.limits(post.platform)
-        length = weighted_length(post.text, post.platform)
+        if post.platform == "mastodon":
+            length = mastodon_length(post.text, context.platforms.mastodon.url_weight)
+        else:
+            length = weighted_length(post.text, post.platform)
         if length > limit:
             yield self.finding(
                 post,
@@ -276,7 +279,8 @@ def similarity(a: str, b: str) -> float:
 
 @register
 class NearDuplicate(Rule):
-    """X's automation rules: no identical or substantially similar posts from several accounts."""
+    """X's automation rules: no identical or substantially similar posts from several accounts
+    on one platform."""
 
     kind = "near_duplicate"
     Options = NearDuplicateOptions
@@ -291,7 +295,9 @@ class NearDuplicate(Rule):
         candidates = [p for p in posts if self.applies_to(p) and p.text]
         for i, post in enumerate(candidates):
             for other in candidates[i + 1 :]:
-                if other.account == post.account:
+                # Per platform: the same words on X and on Mastodon is one message in two
+                # places; on one platform from two accounts it is coordinated duplication.
+                if other.account == post.account or family(other.platform) != family(post.platform):
                     continue
                 ratio = similarity(post.text, other.text)
                 if ratio >= threshold:

@@ -1,0 +1,262 @@
+"""The Mastodon publisher, through Mastodon.py (the only module that imports it).
+
+Mastodon has what X lacks: an ``Idempotency-Key`` header. Every attempt at a post sends a key
+derived from the post as it is (``OutgoingPost.idempotency_key``), so a retry after a timeout
+returns the status the first attempt created instead of a second one (servers keep keys about an
+hour; reconciliation covers longer gaps). The instance's own status limit and link weight are read
+from ``/api/v2/instance`` once and cached, and a post that exceeds them is refused before it is
+sent. ``ratelimit_method="throw"``: a 429 becomes ``RateLimited`` with the reset time the
+instance announced, and the engine decides what waits (Mastodon.py would otherwise sleep).
+"""
+
+from __future__ import annotations
+
+import html
+import mimetypes
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any, TypeVar
+
+import mastodon as mastodon_py
+
+from chatbot.publishers.base import (
+    BadRequest,
+    Media,
+    OutcomeUnknown,
+    OutgoingPost,
+    Published,
+    Publisher,
+    RateLimited,
+    RemotePost,
+    TransientError,
+    Unauthorized,
+)
+from chatbot.text import mastodon_length
+
+T = TypeVar("T")
+# Mastodon.py picks endpoints by server version; every instance this project supports
+# (4.x) has the v2 media and instance endpoints, so the version is given, never requested.
+ASSUMED_VERSION = "4.2.0"
+
+
+@dataclass(frozen=True)
+class InstanceLimits:
+    max_characters: int
+    url_weight: int
+    read_at: float
+
+
+# One read per instance per process, shared by every account on it.
+_LIMITS: dict[str, InstanceLimits] = {}
+_LIMITS_LOCK = threading.Lock()
+
+
+def clear_instance_cache() -> None:
+    with _LIMITS_LOCK:
+        _LIMITS.clear()
+
+
+class _TextOf(HTMLParser):
+    """Status HTML back to the text that was posted: paragraphs and <br> become newlines."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag == "p" and self.parts:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def status_text(content: str) -> str:
+    parser = _TextOf()
+    parser.feed(content)
+    return html.unescape("".join(parser.parts)).strip()
+
+
+def _detail(exc: Exception) -> str:
+    args = [str(a) for a in getattr(exc, "args", ()) if a not in (None, "")]
+    # MastodonAPIError args: (message, status, reason, error text); the last is the useful one.
+    return args[-1] if args else type(exc).__name__
+
+
+_REFUSED = re.compile(r"ConnectionRefused|NewConnectionError|Name or service not known")
+
+
+@dataclass
+class MastodonPublisher(Publisher):
+    access_token: str = field(default="", repr=False)
+    instance_url: str = ""
+    visibility: str = "public"
+    timeout: float = 15.0
+    fallback_max_length: int = 500
+    fallback_url_weight: int = 23
+    cache_seconds: float = 6 * 3600
+    now: Callable[[], float] = time.time
+    _client: Any = field(default=None, repr=False)
+    _account_id: str | None = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = mastodon_py.Mastodon(
+                access_token=self.access_token,
+                api_base_url=self.instance_url.rstrip("/"),
+                request_timeout=self.timeout,
+                ratelimit_method="throw",
+                version_check_mode="created",
+                mastodon_version=ASSUMED_VERSION,
+            )
+        return self._client
+
+    # -- translation -------------------------------------------------------------------------
+
+    def _call(self, action: Callable[[], T], creates: bool) -> T:
+        """Run a request, translating Mastodon.py's errors into the project's."""
+        where = self.instance_url
+        try:
+            return action()
+        except mastodon_py.MastodonRatelimitError:
+            reset = getattr(self.client, "ratelimit_reset", None)
+            at = datetime.fromtimestamp(reset, UTC) if reset else None
+            raise RateLimited(f"rate limited by {where}", at) from None
+        except mastodon_py.MastodonUnauthorizedError as exc:
+            raise Unauthorized(f"{where} rejected the access token: {_detail(exc)}") from None
+        except mastodon_py.MastodonNotFoundError as exc:
+            raise BadRequest(f"{where}: not found: {_detail(exc)}") from None
+        except mastodon_py.MastodonServerError as exc:
+            status = exc.args[1] if len(exc.args) > 1 else "5xx"
+            if creates:
+                raise OutcomeUnknown(f"{where} server error {status}") from None
+            raise TransientError(f"{where} server error {status}") from None
+        except mastodon_py.MastodonAPIError as exc:
+            status = exc.args[1] if len(exc.args) > 1 else None
+            if status == 403:
+                raise Unauthorized(f"{where} refused the account: {_detail(exc)}") from None
+            raise BadRequest(f"{where} refused it: {_detail(exc)}") from None
+        except mastodon_py.MastodonNetworkError as exc:
+            text = str(exc)
+            if not creates or _REFUSED.search(text):
+                raise TransientError(f"cannot reach {where}") from None
+            if "timed out" in text.lower() or "timeout" in text.lower():
+                raise OutcomeUnknown(f"{where} did not answer within {self.timeout:g}s") from None
+            raise OutcomeUnknown(f"connection to {where} lost") from None
+        except mastodon_py.MastodonError as exc:
+            raise BadRequest(f"{where}: {_detail(exc)}") from None
+
+    # -- instance ----------------------------------------------------------------------------
+
+    def limits(self) -> InstanceLimits:
+        """The instance's status limit and link weight, read once per ``cache_seconds``."""
+        key = self.instance_url.rstrip("/")
+        with _LIMITS_LOCK:
+            cached = _LIMITS.get(key)
+        if cached is not None and self.now() - cached.read_at < self.cache_seconds:
+            return cached
+        try:
+            info = self._call(self.client.instance_v2, creates=False)
+            statuses = info["configuration"]["statuses"]
+            limits = InstanceLimits(
+                int(statuses.get("max_characters") or self.fallback_max_length),
+                int(statuses.get("characters_reserved_per_url") or self.fallback_url_weight),
+                self.now(),
+            )
+        except (TransientError, BadRequest, KeyError, TypeError):
+            if cached is not None:
+                return cached
+            # Not cached: the configured defaults, for this call only (read again next time).
+            return InstanceLimits(self.fallback_max_length, self.fallback_url_weight, 0.0)
+        with _LIMITS_LOCK:
+            _LIMITS[key] = limits
+        return limits
+
+    # -- Publisher ---------------------------------------------------------------------------
+
+    def account_id(self) -> str:
+        if self._account_id is None:
+            me = self._call(self.client.account_verify_credentials, creates=False)
+            self._account_id = str(me["id"])
+        return self._account_id
+
+    def check_credentials(self) -> None:
+        self.account_id()
+        self.limits()
+
+    def publish(self, post: OutgoingPost) -> Published:
+        key = post.idempotency_key(self.account)
+        if post.repost_of is not None:
+            status = self._call(
+                lambda: self.client.status_reblog(post.repost_of, visibility=self.visibility),
+                creates=True,
+            )
+            self.sent.append(post)
+            return Published(str(post.repost_of), str(status.get("url") or status.get("uri", "")))
+        limits = self.limits()
+        length = mastodon_length(post.text, limits.url_weight)
+        if length > limits.max_characters:
+            raise BadRequest(
+                f"{length} characters as {self.instance_url} counts them; it allows "
+                f"{limits.max_characters}: shorten it or give it a mastodon: wording"
+            )
+        media_ids = []
+        for media in post.media:
+
+            def upload(media: Media = media) -> Any:
+                mime = mimetypes.guess_type(media.path.name)[0] or "image/png"
+                with media.path.open("rb") as image:
+                    return self.client.media_post(image, mime, description=media.alt)
+
+            media_ids.append(self._call(upload, creates=False)["id"])
+        status = self._call(
+            lambda: self.client.status_post(
+                post.text,
+                in_reply_to_id=post.reply_to,
+                media_ids=media_ids or None,
+                visibility=self.visibility,
+                idempotency_key=key,
+            ),
+            creates=True,
+        )
+        self.sent.append(post)
+        return Published(str(status["id"]), str(status.get("url") or status.get("uri", "")))
+
+    def recent_posts(self, since: datetime) -> list[RemotePost]:
+        account = self.account_id()
+        statuses = self._call(
+            lambda: self.client.account_statuses(account, limit=40), creates=False
+        )
+        posts = []
+        for status in statuses or []:
+            created = status.get("created_at")
+            if isinstance(created, datetime) and created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)
+            if isinstance(created, datetime) and created < since:
+                continue
+            boosted = status.get("reblog")
+            posts.append(
+                RemotePost(
+                    str(status["id"]),
+                    "" if boosted else status_text(str(status.get("content") or "")),
+                    created if isinstance(created, datetime) else None,
+                    str(status.get("url") or status.get("uri", "")),
+                    str(boosted["id"]) if boosted else None,
+                )
+            )
+        return posts
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.session.close()
+
+
+__all__ = ["MastodonPublisher", "clear_instance_cache", "status_text"]
