@@ -141,7 +141,12 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
                     key = dotted(loc)
         raise ConfigError(f"{key}: {message}", path, doc.line(loc)) from None
     for name, account in settings.accounts.items():
-        if account.platform in ("x", "mastodon", "bluesky") and not account.env_prefix:
+        needs_env = account.credentials == "env"
+        if (
+            account.platform in ("x", "mastodon", "bluesky")
+            and needs_env
+            and not account.env_prefix
+        ):
             raise ConfigError(
                 f"accounts.{name}.env_prefix: a {account.platform} account needs env_prefix "
                 "so its credentials can come from the environment (e.g. env_prefix: LFP)",

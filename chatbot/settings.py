@@ -32,6 +32,16 @@ class XPlatform(_Strict):
     price_repost: float = Field(0.015, description="USD charged per repost.")
     price_media: float = Field(0.005, description="USD charged per media metadata (alt text) call.")
     request_timeout: float = Field(15.0, description="Seconds before any X API request gives up.")
+    oauth_authorize_url: str = Field(
+        "https://x.com/i/oauth2/authorize",
+        description="Where a partner signs in to X to connect its account (OAuth 2.0 + PKCE).",
+    )
+    oauth_token_url: str = Field(
+        "https://api.x.com/2/oauth2/token", description="X's OAuth 2.0 token endpoint."
+    )
+    oauth_revoke_url: str = Field(
+        "https://api.x.com/2/oauth2/revoke", description="X's OAuth 2.0 revocation endpoint."
+    )
 
 
 class MastodonPlatform(_Strict):
@@ -99,6 +109,11 @@ class Account(_Strict):
     )
     env_prefix: str = Field(
         "", description="Credentials come from {PREFIX}_API_KEY etc. in the environment."
+    )
+    credentials: Literal["env", "invite"] = Field(
+        "env",
+        description="env: from the environment ({PREFIX}_...). invite: the partner connects "
+        "its own account through an invite link; until then the account is paused.",
     )
     timezone: str | None = Field(None, description="Overrides the default zone for this account.")
     monthly_budget_usd: float | None = Field(
@@ -171,6 +186,23 @@ class Web(_Strict):
     page_size: int = Field(
         300, ge=10, le=5000, description="Posts listed per timeline page before 'later posts'."
     )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="The web app's address as partners reach it: invite links and OAuth "
+        "redirects (register {public_url}/connect/x/callback with X) are built from it.",
+    )
+
+
+class Connect(_Strict):
+    invite_ttl: str = Field("72h", description="How long a partner's invite link stays valid.")
+    refresh_margin: str = Field(
+        "10m", description="Refresh an OAuth access token this long before it expires."
+    )
+
+    @field_validator("invite_ttl", "refresh_margin")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return _check_duration(value)
 
 
 class Worker(_Strict):
@@ -244,6 +276,9 @@ class Settings(_Strict):
     worker: Worker = Field(default_factory=Worker, description="The posting worker (chatbot run).")
     live: Live = Field(default_factory=Live, description="Live chat controls (chatbot chat).")
     web: Web = Field(default_factory=Web, description="The organizer web app (chatbot web).")
+    connect: Connect = Field(
+        default_factory=Connect, description="Partners connecting their own accounts."
+    )
     review: Review = Field(default_factory=Review, description="Human review rules.")
     notify: Notify = Field(
         default_factory=Notify, description="Who is told when a person must act."

@@ -66,6 +66,10 @@ class MastodonServer(FakeServer):
         self.rate_limit = 300
         self.used: dict[str, int] = {}
         self._ids = itertools.count(113_000_000_000_000_001)
+        self.apps: dict[str, dict[str, Any]] = {}
+        self.codes: dict[str, tuple[str, MastodonAccount, str]] = {}
+        self.consenting: MastodonAccount | None = None
+        self.revoked: list[str] = []
 
     def add_account(self, username: str) -> MastodonAccount:
         with self.lock:
@@ -135,6 +139,8 @@ class MastodonServer(FakeServer):
     # -- routes --------------------------------------------------------------------------------
 
     def route(self, h: Handler, method: str, path: str, query: str, body: bytes) -> None:
+        if path in ("/api/v1/apps", "/oauth/authorize", "/oauth/token", "/oauth/revoke"):
+            return self._oauth(h, method, path, query, body)
         token = h.headers.get("authorization", "").removeprefix("Bearer ")
         account = self.accounts.get(token)
         if path.rstrip("/") == "/api/v2/instance":
@@ -177,6 +183,60 @@ class MastodonServer(FakeServer):
                 200, [self._status_json(s) for s in mine[:limit]], self._headers(account)
             )
         return h.send_json(404, {"error": "Record not found"})
+
+    def _oauth(self, h: Handler, method: str, path: str, query: str, body: bytes) -> None:
+        """App registration and the authorization code flow, as Mastodon's Doorkeeper does."""
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        if path == "/api/v1/apps" and method == "POST":
+            app = {
+                "id": str(next(self._ids)),
+                "name": form.get("client_name", ""),
+                "website": form.get("website"),
+                "redirect_uri": form.get("redirect_uris", ""),
+                "client_id": f"cid-{next(self._ids)}",
+                "client_secret": f"csecret-{next(self._ids)}",
+                "scopes": form.get("scopes", "").split(),
+            }
+            with self.lock:
+                self.apps[app["client_id"]] = app
+            return h.send_json(200, app)
+        if path == "/oauth/authorize":
+            params = {k: v[0] for k, v in parse_qs(query).items()}
+            app = self.apps.get(params.get("client_id", ""))
+            if app is None or self.consenting is None:
+                return h.send_json(400, {"error": "invalid_client"})
+            if params.get("redirect_uri") != app["redirect_uri"]:
+                return h.send_json(400, {"error": "invalid_redirect_uri"})
+            code = f"mcode-{next(self._ids)}"
+            with self.lock:
+                self.codes[code] = (app["client_id"], self.consenting, params.get("scope", ""))
+            h.send_response(302)
+            h.send_header(
+                "location", f"{app['redirect_uri']}?code={code}&state={params.get('state', '')}"
+            )
+            h.send_header("content-length", "0")
+            h.end_headers()
+            return None
+        if path == "/oauth/token":
+            with self.lock:
+                grant = self.codes.pop(form.get("code", ""), None)
+            app = self.apps.get(form.get("client_id", ""))
+            if grant is None or app is None or app["client_secret"] != form.get("client_secret"):
+                return h.send_json(400, {"error": "invalid_grant"})
+            account = grant[1]
+            token = f"masto-oauth-{next(self._ids)}"
+            with self.lock:
+                self.accounts[token] = MastodonAccount(account.id, account.username, token)
+            return h.send_json(
+                200,
+                {"access_token": token, "token_type": "Bearer", "scope": grant[2], "created_at": 0},
+            )
+        if path == "/oauth/revoke":
+            with self.lock:
+                self.accounts.pop(form.get("token", ""), None)
+                self.revoked.append(form.get("token", ""))
+            return h.send_json(200, {})
+        return h.send_json(404, {"error": "not found"})
 
     def _error_fault(self, h: Handler, fault: Any, account: MastodonAccount) -> bool:
         if fault.kind == "429":

@@ -329,7 +329,7 @@ def test_the_app_refuses_to_start_without_a_session_secret(
 
 def test_a_long_week_says_how_much_it_shows(example: Project) -> None:
     config = example.root / "config.yaml"
-    config.write_text(config.read_text() + "web: {page_size: 10}\n")
+    config.write_text(config.read_text().replace("\nweb:\n", "\nweb:\n  page_size: 10\n"))
     web = WebProject(example.root)
     try:
         page = web.client("olga").get("/?week=2026-11-30").text

@@ -140,6 +140,7 @@ def test_no_serious_accessibility_violation_on_any_page(
         "/chats/fr-chat",
         "/attention",
         "/audit",
+        "/partners",
         "/posts/999999",
     ]
     for path in paths:
@@ -148,6 +149,14 @@ def test_no_serious_accessibility_violation_on_any_page(
     partner = sign_in(browser, base, "pat", bypass_csp=True)
     partner.goto(f"{base}/?week=2026-11-30")
     problems["/ (partner)"] = _audit(partner)
+    partner.goto(f"{base}/partner")
+    problems["/partner"] = _audit(partner)
+    from chatbot.connect.service import create_invite
+
+    for account in ("masslib", "masslib_bsky"):  # the sign-in button, the app-password form
+        link = create_invite(web.db, web.config, account, "olga", web.now)
+        signed_out.goto(base + link.removeprefix(web.config.settings.web.public_url))
+        problems[f"invite ({account})"] = _audit(signed_out)
     found = {
         path: [f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)" for v in issues]
         for path, issues in problems.items()

@@ -76,6 +76,18 @@ class XServer:
         self.post_limit = post_limit
         self.window_counts: dict[str, int] = {}
         self.create_delay = 0.0
+        # OAuth 2.0: the app's client, who consents at /i/oauth2/authorize, issued tokens.
+        self.oauth_client_id = "test-oauth2-client"
+        self.oauth_client_secret = "test-oauth2-secret"
+        self.consenting: User | None = None
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.bearer: dict[str, tuple[User, datetime]] = {}
+        self.refresh_tokens: dict[str, tuple[User, str]] = {}
+        self.revoked: list[str] = []
+        self.refreshes = 0
+        self.token_delay = 0.0
+        self.access_ttl = 7200
+        self.authorize_requests: list[dict[str, str]] = []
         self.lock = threading.Lock()
         self._ids = itertools.count(1_860_000_000_000_000_001)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -186,6 +198,13 @@ def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
 
         def _authenticate(self, body: bytes) -> User | None:
             header = self.headers.get("authorization", "")
+            if header.startswith("Bearer "):
+                # An OAuth 2.0 user-context token issued by the token endpoint below.
+                with server.lock:
+                    found = server.bearer.get(header.removeprefix("Bearer "))
+                if found is None or found[1] <= server.now():
+                    return None
+                return found[0]
             if not header.startswith("OAuth "):
                 return None
             params = dict(
@@ -272,9 +291,94 @@ def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
                 403, "Forbidden", "You are not allowed to create a Tweet with duplicate content."
             )
 
+        # -- OAuth 2.0 authorization server (authorize, token, refresh with rotation, revoke) --
+
+        def _authorize(self) -> None:
+            """The person signs in and consents (as ``server.consenting``): back to the app."""
+            query = dict(parse_qsl(urlsplit(self.path).query))
+            user = server.consenting
+            if user is None or query.get("code_challenge_method") != "S256":
+                return self._send(400, {"error": "invalid_request"})
+            if query.get("client_id") != server.oauth_client_id:
+                return self._send(400, {"error": "invalid_client"})
+            code = f"code-{server.new_id()}"
+            with server.lock:
+                server.codes[code] = {
+                    "challenge": query["code_challenge"],
+                    "user": user,
+                    "redirect_uri": query["redirect_uri"],
+                    "scope": query.get("scope", ""),
+                }
+                server.authorize_requests.append(query)
+            location = f"{query['redirect_uri']}?state={query.get('state', '')}&code={code}"
+            self.send_response(302)
+            self.send_header("location", location)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            server.log.append(("GET", self.path, 302))
+
+        def _issue(self, user: User, scope: str) -> dict[str, Any]:
+            access, refresh = f"at-{server.new_id()}", f"rt-{server.new_id()}"
+            with server.lock:
+                server.bearer[access] = (user, server.now() + timedelta(seconds=server.access_ttl))
+                server.refresh_tokens[refresh] = (user, scope)
+            return {
+                "token_type": "bearer",
+                "expires_in": server.access_ttl,
+                "access_token": access,
+                "refresh_token": refresh,
+                "scope": scope,
+            }
+
+        def _token(self, path: str, body: bytes) -> None:
+            import base64
+            import hashlib
+
+            form = dict(parse_qsl(body.decode()))
+            basic = self.headers.get("authorization", "")
+            expected = (
+                "Basic "
+                + base64.b64encode(
+                    f"{server.oauth_client_id}:{server.oauth_client_secret}".encode()
+                ).decode()
+            )
+            if basic != expected:
+                return self._send(401, {"error": "invalid_client"})
+            if path == "/2/oauth2/revoke":
+                with server.lock:
+                    server.bearer.pop(form.get("token", ""), None)
+                    server.revoked.append(form.get("token", ""))
+                return self._send(200, {"revoked": True})
+            invalid = {
+                "error": "invalid_request",
+                "error_description": "Value passed for the token was invalid.",
+            }
+            if form.get("grant_type") == "authorization_code":
+                with server.lock:
+                    grant = server.codes.pop(form.get("code", ""), None)
+                if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
+                    return self._send(400, invalid)
+                digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+                challenge = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+                if challenge != grant["challenge"]:
+                    return self._send(400, {"error": "invalid_grant", "error_description": "PKCE"})
+                return self._send(200, self._issue(grant["user"], grant["scope"]))
+            if form.get("grant_type") == "refresh_token":
+                time.sleep(server.token_delay)
+                with server.lock:
+                    # Rotation: a refresh token works once.
+                    found = server.refresh_tokens.pop(form.get("refresh_token", ""), None)
+                    server.refreshes += 1
+                if found is None:
+                    return self._send(400, invalid)
+                return self._send(200, self._issue(*found))
+            return self._send(400, {"error": "unsupported_grant_type"})
+
         # -- routes ------------------------------------------------------------------------
 
         def do_GET(self) -> None:
+            if urlsplit(self.path).path == "/i/oauth2/authorize":
+                return self._authorize()
             user = self._authenticate(b"")
             if user is None:
                 return self._problem(401, "Unauthorized", "Unauthorized")
@@ -332,6 +436,8 @@ def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self._body()
+            if urlsplit(self.path).path in ("/2/oauth2/token", "/2/oauth2/revoke"):
+                return self._token(urlsplit(self.path).path, body)
             user = self._authenticate(body)
             if user is None:
                 return self._problem(401, "Unauthorized", "Unauthorized")

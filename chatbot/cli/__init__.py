@@ -11,6 +11,7 @@ from chatbot.cli.chat_cmds import chat_group, rehearse_cmd
 from chatbot.cli.content_cmds import apply_cmd, approve_cmd, check_cmd, plan_cmd, reject_cmd
 from chatbot.cli.engine_cmds import account_group, run_cmd, settle_cmd
 from chatbot.cli.ops_cmds import db_group, settings_cmd, status_cmd
+from chatbot.cli.partner_cmds import keys_group, partner_group
 from chatbot.cli.render_cmd import render_cmd
 from chatbot.cli.web_cmds import user_group, web_cmd
 from chatbot.errors import UserError
@@ -57,6 +58,8 @@ for command in (
     settings_cmd,
     web_cmd,
     user_group,
+    partner_group,
+    keys_group,
 ):
     cli.add_command(command)
 

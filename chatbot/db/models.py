@@ -204,3 +204,41 @@ class User(Base):
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+
+
+class Invite(Base):
+    """A single-use link for a partner to connect one account. Only the token's hash is kept."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_key: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    # While an OAuth round trip is under way: the state's hash and the PKCE verifier, encrypted.
+    oauth_state_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    oauth_secret: Mapped[str | None] = mapped_column(Text)
+
+
+class Credential(Base):
+    """A connected account's tokens, encrypted with the key from the environment (Fernet).
+
+    ``version`` is bumped by every refresh: a worker that finds it changed under its row lock
+    uses the new token instead of spending a refresh token another worker already rotated.
+    """
+
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64), unique=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    connected_by: Mapped[str] = mapped_column(String(128), default="")
+    connected_at: Mapped[datetime]
+    refreshed_at: Mapped[datetime | None]

@@ -38,15 +38,32 @@ from chatbot.timeutil import parse_duration
 log = logging.getLogger("chatbot.worker")
 
 
-def build_publishers(config: Config, clock: Clock, out: TextIO | None) -> dict[str, Publisher]:
-    """One publisher per account; refuses to start when live credentials are missing."""
+def build_publishers(
+    config: Config, clock: Clock, out: TextIO | None, db: Database | None = None
+) -> dict[str, Publisher]:
+    """One publisher per account; refuses to start when live credentials are missing.
+
+    A partner that connected its account (``chatbot partner invite``) posts with its stored,
+    encrypted tokens; every other account with credentials from the environment.
+    """
     settings = config.settings
     dry_log = config.resolve(settings.worker.dryrun_log)
     publishers: dict[str, Publisher] = {}
+    connected = {}
+    if db is not None and settings.publisher != "dryrun":
+        from chatbot.connect.credentials import connected_accounts
+
+        connected = connected_accounts(db)
     for key, account in settings.accounts.items():
         if settings.publisher == "dryrun" or account.platform == "dryrun":
             publishers[key] = DryRunPublisher(
                 key, account.handle, log_path=dry_log, out=out, clock=clock
+            )
+        elif db is not None and (key in connected or account.credentials == "invite"):
+            from chatbot.connect.publishers import ConnectedAccountPublisher
+
+            publishers[key] = ConnectedAccountPublisher(
+                key, account.handle, config=config, db=db, clock=clock
             )
         elif account.platform == "x":
             creds = x_credentials(key, account)
@@ -61,38 +78,48 @@ def build_publishers(config: Config, clock: Clock, out: TextIO | None) -> dict[s
                 timeout=settings.platforms.x.request_timeout,
             )
         elif account.platform == "mastodon":
-            from chatbot.publishers.mastodon import MastodonPublisher
-
             creds = credentials(key, account, MASTODON_CREDENTIAL_NAMES)
-            mastodon = settings.platforms.mastodon
-            publishers[key] = MastodonPublisher(
-                key,
-                account.handle,
-                access_token=creds["access_token"],
-                instance_url=account.instance_url or "",
-                visibility=account.visibility,
-                timeout=mastodon.request_timeout,
-                fallback_max_length=mastodon.max_length,
-                fallback_url_weight=mastodon.url_weight,
-                cache_seconds=parse_duration(mastodon.instance_cache).total_seconds(),
-            )
+            publishers[key] = mastodon_publisher(config, key, creds["access_token"])
         elif account.platform == "bluesky":
-            from chatbot.publishers.bluesky import BlueskyPublisher
-
             creds = credentials(key, account, BLUESKY_CREDENTIAL_NAMES)
-            bluesky = settings.platforms.bluesky
-            publishers[key] = BlueskyPublisher(
-                key,
-                account.handle,
-                app_password=creds["app_password"],
-                base_url=account.instance_url or bluesky.api_base_url,
-                timeout=bluesky.request_timeout,
-                max_image_bytes=bluesky.max_image_bytes,
-                now=clock.now,
-            )
+            publishers[key] = bluesky_publisher(config, key, creds["app_password"], clock)
         else:  # pragma: no cover - the settings refuse unknown platforms
             raise ConfigError(f"accounts.{key}.platform: unknown platform", config.path)
     return publishers
+
+
+def mastodon_publisher(config: Config, key: str, access_token: str) -> Publisher:
+    from chatbot.publishers.mastodon import MastodonPublisher
+
+    account = config.settings.accounts[key]
+    mastodon = config.settings.platforms.mastodon
+    return MastodonPublisher(
+        key,
+        account.handle,
+        access_token=access_token,
+        instance_url=account.instance_url or "",
+        visibility=account.visibility,
+        timeout=mastodon.request_timeout,
+        fallback_max_length=mastodon.max_length,
+        fallback_url_weight=mastodon.url_weight,
+        cache_seconds=parse_duration(mastodon.instance_cache).total_seconds(),
+    )
+
+
+def bluesky_publisher(config: Config, key: str, app_password: str, clock: Clock) -> Publisher:
+    from chatbot.publishers.bluesky import BlueskyPublisher
+
+    account = config.settings.accounts[key]
+    bluesky = config.settings.platforms.bluesky
+    return BlueskyPublisher(
+        key,
+        account.handle,
+        app_password=app_password,
+        base_url=account.instance_url or bluesky.api_base_url,
+        timeout=bluesky.request_timeout,
+        max_image_bytes=bluesky.max_image_bytes,
+        now=clock.now,
+    )
 
 
 class Worker:
@@ -112,7 +139,7 @@ class Worker:
         self.stop_event = threading.Event()
         self.stop_signal: int | None = None
         self.notifier = Notifier(config.settings.notify.urls)
-        self.publishers = publishers or build_publishers(config, self.clock, out)
+        self.publishers = publishers or build_publishers(config, self.clock, out, db)
         worker = config.settings.worker
         self.executor = ThreadPoolExecutor(worker.concurrency, thread_name_prefix="send")
         self.dispatcher = Dispatcher(

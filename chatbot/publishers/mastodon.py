@@ -259,4 +259,103 @@ class MastodonPublisher(Publisher):
             self._client.session.close()
 
 
-__all__ = ["MastodonPublisher", "clear_instance_cache", "status_text"]
+# -- OAuth: a partner connects its own account -------------------------------------------------
+
+MASTODON_SCOPES = ["read:accounts", "read:statuses", "write:statuses", "write:media"]
+
+
+def _loopback(url: str) -> bool:
+    return url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+
+
+def _oauth_client(instance: str, client_id: str, client_secret: str, timeout: float) -> Any:
+    return mastodon_py.Mastodon(
+        client_id=client_id,
+        client_secret=client_secret,
+        api_base_url=instance.rstrip("/"),
+        request_timeout=timeout,
+        version_check_mode="created",
+        mastodon_version=ASSUMED_VERSION,
+    )
+
+
+def _oauth(action: Callable[[], T], instance: str) -> T:
+    try:
+        return action()
+    except mastodon_py.MastodonNetworkError:
+        raise TransientError(f"cannot reach {instance}") from None
+    except mastodon_py.MastodonError as exc:
+        raise Unauthorized(f"{instance} refused: {_detail(exc)}") from None
+
+
+def mastodon_register_app(
+    instance: str, redirect_uri: str, website: str, timeout: float = 15.0
+) -> tuple[str, str]:
+    """Register this installation as an OAuth app on ``instance``: (client id, secret)."""
+    result: tuple[str, str] = _oauth(
+        lambda: mastodon_py.Mastodon.create_app(
+            "Chat scheduler",
+            scopes=MASTODON_SCOPES,
+            redirect_uris=redirect_uri,
+            website=website,
+            api_base_url=instance.rstrip("/"),
+            request_timeout=timeout,
+        ),
+        instance,
+    )
+    return result
+
+
+def mastodon_authorization_url(
+    instance: str, client_id: str, client_secret: str, redirect_uri: str, state: str
+) -> str:
+    client = _oauth_client(instance, client_id, client_secret, 15.0)
+    url: str = _oauth(
+        lambda: client.auth_request_url(
+            redirect_uris=redirect_uri,
+            scopes=MASTODON_SCOPES,
+            state=state,
+            skip_server_info=True,
+            allow_http=_loopback(instance),
+        ),
+        instance,
+    )
+    return url
+
+
+def mastodon_exchange_code(
+    instance: str, client_id: str, client_secret: str, redirect_uri: str, code: str
+) -> str:
+    client = _oauth_client(instance, client_id, client_secret, 15.0)
+    token: str = _oauth(
+        lambda: client.log_in(
+            code=code,
+            redirect_uri=redirect_uri,
+            scopes=MASTODON_SCOPES,
+            allow_http=_loopback(instance),
+        ),
+        instance,
+    )
+    return token
+
+
+def mastodon_revoke(instance: str, client_id: str, client_secret: str, token: str) -> bool:
+    client = _oauth_client(instance, client_id, client_secret, 15.0)
+    client.access_token = token
+    try:
+        client.revoke_access_token(allow_http=_loopback(instance))
+    except mastodon_py.MastodonError:
+        return False
+    return True
+
+
+__all__ = [
+    "MASTODON_SCOPES",
+    "MastodonPublisher",
+    "clear_instance_cache",
+    "mastodon_authorization_url",
+    "mastodon_exchange_code",
+    "mastodon_register_app",
+    "mastodon_revoke",
+    "status_text",
+]

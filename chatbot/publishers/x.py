@@ -79,11 +79,28 @@ class XPublisher(Publisher):
     base_url: str = "https://api.x.com"
     timeout: float = 15.0
     public_url: str = "https://x.com"
+    # A partner connected by OAuth 2.0: returns a valid access token (refreshed when near
+    # expiry); raises ``Unauthorized`` when it cannot. Without it, OAuth 1.0a from the env.
+    token_provider: Callable[[], str] | None = field(default=None, repr=False)
     _client: tweepy.Client | None = field(default=None, repr=False)
+    _bearer: str | None = field(default=None, repr=False)
     _user_id: str | None = None
 
     @property
+    def _user_auth(self) -> bool:
+        return self.token_provider is None
+
+    @property
     def client(self) -> tweepy.Client:
+        if self.token_provider is not None:
+            token = self.token_provider()
+            if self._client is None or token != self._bearer:
+                if self._client is not None:
+                    self._client.session.close()
+                client = tweepy.Client(bearer_token=token, wait_on_rate_limit=False)
+                client.session = RoutedSession(self.base_url, self.timeout)
+                self._client, self._bearer = client, token
+            return self._client
         if self._client is None:
             client = tweepy.Client(
                 consumer_key=self.api_key,
@@ -97,6 +114,14 @@ class XPublisher(Publisher):
         return self._client
 
     def _auth(self) -> Any:
+        if self.token_provider is not None:
+            token = self.token_provider()
+
+            def bearer(request: Any) -> Any:
+                request.headers["Authorization"] = f"Bearer {token}"
+                return request
+
+            return bearer
         return tweepy.OAuth1UserHandler(
             self.api_key, self.api_secret, self.access_token, self.access_secret
         ).apply_auth()
@@ -173,7 +198,7 @@ class XPublisher(Publisher):
 
     def user_id(self) -> str:
         if self._user_id is None:
-            me = self._call(lambda: self.client.get_me(user_auth=True), creates=False)
+            me = self._call(lambda: self.client.get_me(user_auth=self._user_auth), creates=False)
             self._user_id = str(me.data["id"])
         return self._user_id
 
@@ -213,7 +238,9 @@ class XPublisher(Publisher):
     def publish(self, post: OutgoingPost) -> Published:
         if post.repost_of is not None:
             user = self.user_id()
-            self._call(lambda: self.client.retweet(post.repost_of, user_auth=True), creates=True)
+            self._call(
+                lambda: self.client.retweet(post.repost_of, user_auth=self._user_auth), creates=True
+            )
             self.sent.append(post)
             # A repost has no id of its own in the v2 response; point at the original.
             return Published(
@@ -225,7 +252,7 @@ class XPublisher(Publisher):
                 text=post.text,
                 media_ids=media_ids,
                 in_reply_to_tweet_id=post.reply_to,
-                user_auth=True,
+                user_auth=self._user_auth,
             ),
             creates=True,
         )
@@ -243,7 +270,7 @@ class XPublisher(Publisher):
                 start_time=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 max_results=100,
                 tweet_fields=["created_at", "referenced_tweets"],
-                user_auth=True,
+                user_auth=self._user_auth,
             ),
             creates=False,
         )
@@ -275,4 +302,152 @@ def _refused(exc: requests.ConnectionError) -> bool:
     return "ConnectionRefused" in text or "NewConnectionError" in text
 
 
-__all__ = ["PublishError", "RoutedSession", "XPublisher"]
+# -- OAuth 2.0 authorization code with PKCE (partners connecting their own account) ----------
+
+# Posting, reposting and media, plus offline.access for a refresh token.
+X_SCOPES = ["tweet.read", "tweet.write", "users.read", "media.write", "offline.access"]
+
+
+@dataclass(frozen=True)
+class XOAuthApp:
+    client_id: str
+    client_secret: str | None
+    redirect_uri: str
+    authorize_url: str
+    token_url: str
+    revoke_url: str
+    timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class XTokens:
+    access_token: str
+    refresh_token: str | None
+    expires_in: float | None
+
+
+def _handler(app: XOAuthApp) -> tweepy.OAuth2UserHandler:
+    return tweepy.OAuth2UserHandler(
+        client_id=app.client_id,
+        redirect_uri=app.redirect_uri,
+        scope=X_SCOPES,
+        client_secret=app.client_secret,
+    )
+
+
+class _Loopback:
+    """oauthlib refuses plain HTTP; allow it for a loopback server only (tests, rehearsal)."""
+
+    def __init__(self, url: str):
+        self.allow = url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+        self.before: str | None = None
+
+    def __enter__(self) -> None:
+        import os
+
+        if self.allow:
+            self.before = os.environ.get("OAUTHLIB_INSECURE_TRANSPORT")
+            os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+
+    def __exit__(self, *exc: object) -> None:
+        import os
+
+        if self.allow:
+            if self.before is None:
+                os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
+            else:
+                os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = self.before
+
+
+def x_authorization_url(app: XOAuthApp, state: str) -> tuple[str, str]:
+    """The URL to send the partner to, and the PKCE verifier to keep (secretly) until the
+    callback."""
+    handler = _handler(app)
+    verifier = handler._client.create_code_verifier(128)
+    challenge = handler._client.create_code_challenge(verifier, "S256")
+    with _Loopback(app.authorize_url):
+        url, _ = handler.authorization_url(
+            app.authorize_url,
+            state=state,
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+    return str(url), str(verifier)
+
+
+def _tokens(token: dict[str, Any]) -> XTokens:
+    expires = token.get("expires_in")
+    return XTokens(
+        str(token["access_token"]),
+        token.get("refresh_token"),
+        float(expires) if expires is not None else None,
+    )
+
+
+def _oauth(app: XOAuthApp, action: Callable[[tweepy.OAuth2UserHandler], dict[str, Any]]) -> XTokens:
+    from oauthlib.oauth2 import OAuth2Error
+
+    try:
+        with _Loopback(app.token_url):
+            return _tokens(action(_handler(app)))
+    except OAuth2Error as exc:
+        raise Unauthorized(f"X refused: {exc.description or exc.error}") from None
+    except requests.RequestException as exc:
+        raise TransientError(f"cannot reach X's token endpoint: {type(exc).__name__}") from None
+
+
+def x_exchange_code(app: XOAuthApp, code: str, verifier: str) -> XTokens:
+    # tweepy's own fetch_token hard-codes X's host; call the OAuth2Session method it wraps
+    # with the configured token endpoint instead.
+    return _oauth(
+        app,
+        lambda h: super(tweepy.OAuth2UserHandler, h).fetch_token(
+            app.token_url,
+            code=code,
+            auth=h.auth,
+            include_client_id=True,
+            code_verifier=verifier,
+            timeout=app.timeout,
+        ),
+    )
+
+
+def x_refresh(app: XOAuthApp, refresh_token: str) -> XTokens:
+    return _oauth(
+        app,
+        lambda h: h.refresh_token(
+            app.token_url,
+            refresh_token=refresh_token,
+            auth=h.auth,
+            include_client_id=True,
+            timeout=app.timeout,
+        ),
+    )
+
+
+def x_revoke(app: XOAuthApp, token: str) -> bool:
+    """Best effort: the stored tokens are deleted whatever X answers."""
+    auth = requests.auth.HTTPBasicAuth(app.client_id, app.client_secret or "")
+    try:
+        response = requests.post(
+            app.revoke_url,
+            data={"token": token, "token_type_hint": "access_token", "client_id": app.client_id},
+            auth=auth if app.client_secret else None,
+            timeout=app.timeout,
+        )
+    except requests.RequestException:
+        return False
+    return response.ok
+
+
+__all__ = [
+    "X_SCOPES",
+    "PublishError",
+    "RoutedSession",
+    "XOAuthApp",
+    "XPublisher",
+    "x_authorization_url",
+    "x_exchange_code",
+    "x_refresh",
+    "x_revoke",
+]

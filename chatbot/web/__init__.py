@@ -69,10 +69,12 @@ def create_app(
     }
 
     from chatbot.web.actions import actions
+    from chatbot.web.connect import connect
     from chatbot.web.pages import pages
 
     app.register_blueprint(pages)
     app.register_blueprint(actions)
+    app.register_blueprint(connect)
     app.before_request(_load_user)
     app.after_request(_security_headers)
     app.context_processor(lambda: {"can": lambda action: can(g.get("user"), action)})
@@ -94,7 +96,9 @@ def _load_user() -> Response | None:
             if user is not None and user.session_version == version:
                 s.expunge(user)
                 g.user = user
-    if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+    from chatbot.web.connect import PUBLIC as CONNECT_PUBLIC
+
+    if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS | CONNECT_PUBLIC:
         if request.endpoint is None:
             return None  # a 404 stays a 404 (it reveals nothing)
         return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))

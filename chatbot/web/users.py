@@ -25,6 +25,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "settle": frozenset({"organizer"}),
     "audit": frozenset({"organizer", "reviewer"}),
     "opt": frozenset({"organizer", "partner"}),
+    "partners": frozenset({"organizer"}),
+    "own_account": frozenset({"partner"}),
 }
 MIN_PASSWORD = 12
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
