@@ -340,6 +340,17 @@ def test_bluesky_errors_are_translated(
         assert caught.value.reset_at > datetime.now(UTC) + timedelta(seconds=100)
 
 
+def test_bluesky_refuses_more_than_300_graphemes_before_sending(
+    bsky: BlueskyServer, clock: FakeClock
+) -> None:
+    publisher = bluesky_publisher(bsky, clock)
+    # 300 graphemes, each a family emoji of several code points: fits exactly.
+    publisher.publish(OutgoingPost("a", "🧑‍🧑‍🧒" * 300, scheduled_at=T0))
+    with pytest.raises(BadRequest, match="301 graphemes; Bluesky allows 300"):
+        publisher.publish(OutgoingPost("b", "é" * 301, scheduled_at=T0))
+    assert len(bsky.posts_by("lfp.bsky.social")) == 1
+
+
 def test_bluesky_wrong_app_password_is_unauthorized(bsky: BlueskyServer) -> None:
     bsky.add_account("lfp.bsky.social")
     publisher = BlueskyPublisher("lfp", "@lfp.bsky.social", app_password="wrong", base_url=bsky.url)

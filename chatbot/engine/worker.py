@@ -118,6 +118,7 @@ def bluesky_publisher(config: Config, key: str, app_password: str, clock: Clock)
         base_url=account.instance_url or bluesky.api_base_url,
         timeout=bluesky.request_timeout,
         max_image_bytes=bluesky.max_image_bytes,
+        max_graphemes=bluesky.max_length,
         now=clock.now,
     )
 

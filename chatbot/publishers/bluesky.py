@@ -39,6 +39,7 @@ from chatbot.publishers.base import (
     Unauthorized,
 )
 from chatbot.publishers.facets import find_facets
+from chatbot.text import graphemes
 
 T = TypeVar("T")
 _S32 = "234567abcdefghijklmnopqrstuvwxyz"
@@ -91,6 +92,7 @@ class BlueskyPublisher(Publisher):
     base_url: str = "https://bsky.social"
     timeout: float = 15.0
     max_image_bytes: int = 2_000_000
+    max_graphemes: int = 300
     public_url: str = "https://bsky.app"
     # Bluesky records carry a client-set createdAt: the engine's clock, so a rehearsal or a
     # test with a fake clock reads back what it wrote.
@@ -245,6 +247,12 @@ class BlueskyPublisher(Publisher):
             self._call(lambda c, d: c.app.bsky.feed.repost.create(d, record, rkey=rkey), True)
             self.sent.append(post)
             return Published(post.repost_of, self._url(post.repost_of))
+        length = graphemes(post.text)
+        if length > self.max_graphemes:
+            raise BadRequest(
+                f"{length} graphemes; Bluesky allows {self.max_graphemes}: shorten it or give "
+                "it a bluesky wording (text_for)"
+            )
         reply = None
         if post.reply_to:
             parent, parent_record = self._strong_ref(post.reply_to)
