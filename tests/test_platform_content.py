@@ -150,3 +150,23 @@ def test_mastodon_account_needs_an_instance(project: Project, tmp_path: Path) ->
     result = project.run("check")
     assert result.exit_code == 1
     assert "accounts.m.instance_url: a mastodon account needs its instance's URL" in result.output
+
+
+def test_one_finding_on_every_platform_copy_is_one_line(multi: Project) -> None:
+    path = multi.chat("fr", CHAT.replace(LONG.strip(), "Short question"))
+    multi.vision(
+        """
+rules:
+  - id: lfp.no-surveillance-jargon
+    kind: substitute
+    level: warning
+    message: "prefer '{suggestion}' to '{match}'"
+    swap: {carries: bears}
+"""
+    )
+    result = multi.run("check")
+    lines = [line for line in result.output.splitlines() if "lfp.no-surveillance-jargon" in line]
+    assert lines == [
+        f"{path}:10:15: warning lfp.no-surveillance-jargon: prefer 'bears' to 'carries' "
+        "[x, mastodon, bluesky]"
+    ]

@@ -17,6 +17,7 @@ from chatbot.queue.plan import Plan, compute_plan, weekly_summary
 from chatbot.queue.review import approve, reject
 from chatbot.timeutil import zone
 from chatbot.vision import Review, review
+from chatbot.vision.base import format_findings
 
 pass_app = click.make_pass_decorator(App)
 
@@ -67,8 +68,8 @@ def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
     else:
         for err in result.errors:
             click.echo(_error_line(err))
-        for finding in result.findings:
-            click.echo(finding.format())
+        for line in format_findings(result.findings):
+            click.echo(line)
         errors = len(result.errors) + sum(f.level == "error" for f in result.findings)
         warnings = sum(f.level == "warning" for f in result.findings)
         suggestions = sum(f.level == "suggestion" for f in result.findings)
@@ -158,7 +159,7 @@ def _print_weeks(app: App, content: ContentSet) -> None:
 
 def _blocking(result: Review) -> list[str]:
     lines = [_error_line(e) for e in result.errors]
-    lines += [f.format() for f in result.findings if f.level == "error"]
+    lines += format_findings(f for f in result.findings if f.level == "error")
     return lines
 
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot.content.model import PostSpec
-from chatbot.settings import Platforms
+from chatbot.settings import PLATFORM_NAMES, Platforms
 
 Level = Literal["error", "warning", "suggestion"]
 LEVELS: tuple[Level, ...] = ("error", "warning", "suggestion")
@@ -53,15 +53,20 @@ class Finding:
         lead = len(raw) - len(raw.lstrip())
         return source.column + lead + (self.offset - start)
 
-    def format(self) -> str:
-        # X is the default reader's platform; any other is named so a finding on the Bluesky
-        # copy of a post is not mistaken for one on the X copy.
+    @property
+    def shown_platform(self) -> str | None:
+        """X is the default reader's platform; any other is named, so a finding on the Bluesky
+        copy of a post is not mistaken for one on the X copy."""
         platform = self.platform or self.post.platform
-        where = f" [{platform}]" if platform not in ("x", "dryrun") or self.platform else ""
-        return (
-            f"{self.path}:{self.line}:{self.column}: {self.level} {self.rule_id}: "
-            f"{self.message}{where}"
-        )
+        return platform if platform not in ("x", "dryrun") or self.platform else None
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.level} {self.rule_id}: {self.message}"
+
+    def format(self) -> str:
+        platform = self.shown_platform
+        return self.where + (f" [{platform}]" if platform else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +80,25 @@ class Finding:
             "account": self.post.account,
             "platform": self.platform or self.post.platform,
         }
+
+
+def format_findings(findings: Iterable[Finding]) -> list[str]:
+    """One line per finding, except that the same finding on several platforms' copies of one
+    text is one line naming them all (``[x, mastodon, bluesky]``)."""
+    groups: dict[str, list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault(finding.where, []).append(finding)
+    lines = []
+    for where, group in groups.items():
+        if len(group) == 1:
+            lines.append(group[0].format())
+            continue
+        order = {name: i for i, name in enumerate(PLATFORM_NAMES)}
+        names = sorted({f.platform or f.post.platform for f in group}, key=order.__getitem__)
+        shown = [n for n in names if n != "dryrun"] or names
+        plain = len(shown) == 1 and all(f.shown_platform is None for f in group)
+        lines.append(where if plain else f"{where} [{', '.join(shown)}]")
+    return lines
 
 
 class RuleOptions(BaseModel):
