@@ -185,3 +185,67 @@ def test_usable_on_a_phone_and_by_keyboard(site: tuple[WebProject, str], browser
     page.goto(f"{base}/?week=2026-11-30")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "no sideways scrolling on a phone"
+
+
+def test_partner_connects_bluesky_by_invite_then_pauses_and_disconnects(
+    example: Project, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole partner journey in the browser: the organizer's invite, the partner's consent
+    and app password, its own account page, pause, and disconnect."""
+    from cryptography.fernet import Fernet
+
+    from chatbot.db.models import Account, Credential
+    from chatbot.web.users import add_user
+    from tests.blueskyserver import BlueskyServer
+
+    pds = BlueskyServer().start()
+    bsky = pds.add_account("masslib.bsky.social")
+    monkeypatch.setenv("CHATBOT_TOKEN_KEYS", Fernet.generate_key().decode())
+    config = example.root / "config.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "    credentials: invite ",
+            f"    instance_url: {pds.url}\n    credentials: invite ",
+        )
+    )
+    web = WebProject(example.root)
+    with web.db.write() as session:
+        accounts = set(web.config.settings.accounts)
+        add_user(session, "mlab", PASSWORD, "partner", "masslib_bsky", web.now, accounts)
+    server = make_server("127.0.0.1", 0, web.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        olga = sign_in(browser, base, "olga")
+        olga.get_by_role("link", name="Accounts").click()
+        olga.get_by_role("button", name="Invite masslib_bsky").click()
+        link = olga.get_by_label("Invite link").input_value()
+        assert link.startswith(web.config.settings.web.public_url + "/connect/")
+
+        partner = browser.new_context().new_page()
+        partner.goto(base + link.removeprefix(web.config.settings.web.public_url))
+        assert "Connect @masslib.bsky.social (bluesky)" in partner.content()
+        assert "fr-chat/q1+lfp_bsky@masslib_bsky" in partner.content(), "consent: what it posts"
+        partner.get_by_label("App password for @masslib.bsky.social").fill(bsky.app_password)
+        partner.get_by_role("button", name="Connect Bluesky account").click()
+        expect(partner.get_by_role("heading", level=1)).to_have_text("masslib_bsky is connected")
+        assert bsky.app_password not in partner.content()
+        with web.db.read() as session:
+            stored = session.query(Credential).one()
+        assert stored.account_key == "masslib_bsky" and bsky.app_password not in stored.secret
+
+        own = sign_in(browser, base, "mlab")
+        own.get_by_role("link", name="Your account").click()
+        own.get_by_role("button", name="Pause posting").click()
+        assert "paused: nothing will be posted" in own.locator(".flash").inner_text()
+        own.get_by_role("button", name="Disconnect and delete tokens").click()
+        assert "tokens are deleted" in own.locator(".flash").inner_text()
+        with web.db.read() as session:
+            assert session.query(Credential).count() == 0
+            account = session.query(Account).filter_by(key="masslib_bsky").one()
+        assert account.paused and "disconnected" in (account.paused_reason or "")
+        assert "held" in own.content()
+    finally:
+        server.shutdown()
+        web.db.dispose()
+        pds.stop()
