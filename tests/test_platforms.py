@@ -4,7 +4,6 @@ to X, Mastodon and Bluesky accounts by the engine in one run."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -526,4 +525,3 @@ def test_missing_mastodon_or_bluesky_credentials_are_refused_at_start(
     monkeypatch.delenv("LFPM_ACCESS_TOKEN")
     with pytest.raises(ConfigError, match=r"'lfp_masto' \(platform mastodon\).*LFPM_ACCESS_TOKEN"):
         build_publishers(config, clock, None)
-    assert "LFPB" not in os.environ.get("LFPM_ACCESS_TOKEN", "")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
 
 from chatbot.cli.app import App
-from chatbot.db.models import Account
 from chatbot.engine.logs import setup_logging
 from chatbot.engine.worker import Worker
 from chatbot.errors import UserError
-from chatbot.queue.apply import audit, sync_accounts
+from chatbot.queue.apply import set_account_paused
 from chatbot.queue.review import resolve_item
 from chatbot.queue.settle import SettleAction, settle
 
@@ -42,18 +40,8 @@ def account_group() -> None:
 
 def _set_paused(app: App, name: str, paused: bool, by: str, reason: str) -> None:
     app.config.account(name)
-    now = app.now()
     with app.db.write() as session:
-        sync_accounts(session, app.config)
-        session.flush()
-        row = session.scalars(select(Account).where(Account.key == name)).one()
-        row.paused = paused
-        row.paused_reason = reason if paused else None
-        if not paused:
-            row.rate_limited_until = None
-        audit(
-            session, now, by, "account.paused" if paused else "account.resumed", name, reason=reason
-        )
+        set_account_paused(session, app.config, name, paused, by, reason, app.now())
 
 
 @account_group.command("pause")

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from chatbot.connect.crypto import TokenBox
-from chatbot.db.models import Credential
+from chatbot.db.models import Credential, Invite
 from chatbot.db.session import Database
 
 
@@ -127,8 +127,6 @@ def rotate_all(db: Database, box: TokenBox) -> int:
         rows = list(session.scalars(select(Credential)))
         for row in rows:
             row.secret = box.rotate(row.secret)
-        from chatbot.db.models import Invite
-
         for invite in session.scalars(select(Invite).where(Invite.oauth_secret.is_not(None))):
             invite.oauth_secret = box.rotate(invite.oauth_secret or "")
     return len(rows)

@@ -49,11 +49,11 @@ def find(session: Session, token: str, now: datetime) -> Invite:
     return invite
 
 
-def begin_oauth(invite: Invite, sealed_secret: str) -> str:
-    """Start an OAuth round trip for ``invite``: returns the ``state`` to send."""
+def begin_oauth(invite: Invite) -> str:
+    """Start an OAuth round trip for ``invite``: returns the ``state`` to send. The caller keeps
+    the round trip's secret (PKCE verifier, app credentials) sealed in ``oauth_secret``."""
     state = secrets.token_urlsafe(32)
     invite.oauth_state_hash = digest(state)
-    invite.oauth_secret = sealed_secret
     return state
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -11,6 +11,7 @@ from chatbot.config import Config
 from chatbot.connect import credentials
 from chatbot.connect.credentials import RefreshFailed, TokenSet
 from chatbot.connect.crypto import TokenBox
+from chatbot.connect.service import NOT_CONNECTED
 from chatbot.db.models import Credential
 from chatbot.db.session import Database
 from chatbot.engine import store
@@ -48,8 +49,6 @@ def connected_publisher(config: Config, db: Database, key: str, clock: Clock) ->
         margin = parse_duration(settings.connect.refresh_margin)
 
         def refresher(refresh_token: str) -> TokenSet:
-            from datetime import timedelta
-
             tokens = x_refresh(app, refresh_token)
             expires = (
                 clock.now() + timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
@@ -78,9 +77,6 @@ def connected_publisher(config: Config, db: Database, key: str, clock: Clock) ->
     if row.platform == "mastodon":
         return mastodon_publisher(config, key, str(secrets["access_token"]))
     return bluesky_publisher(config, key, str(secrets["app_password"]), clock)
-
-
-NOT_CONNECTED = "waiting for its partner to connect"
 
 
 @dataclass

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from chatbot.config import Config
 from chatbot.connect import credentials, invites
@@ -20,16 +22,20 @@ from chatbot.db.models import Account, Credential, Invite, Post, PostState
 from chatbot.db.session import Database
 from chatbot.errors import ConfigError, UserError
 from chatbot.publishers.base import PublishError
-from chatbot.queue.apply import audit, sync_accounts
+from chatbot.queue.apply import audit, set_account_paused, sync_accounts
 from chatbot.timeutil import parse_duration
+
+if TYPE_CHECKING:  # tweepy is imported only when X is used
+    from chatbot.publishers.x import XOAuthApp
 
 Notify = Callable[..., None]
 DISCONNECTED = "account disconnected by its partner"
+NOT_CONNECTED = "waiting for its partner to connect"
 # Not yet handed to the platform: a disconnect holds these.
 WAITING = (PostState.DRAFT, PostState.APPROVED, PostState.QUEUED)
 
 
-def x_app(config: Config):  # type: ignore[no-untyped-def]
+def x_app(config: Config) -> XOAuthApp:
     """The X OAuth 2.0 client of this installation (client id and secret from the env)."""
     from chatbot.publishers.x import XOAuthApp
 
@@ -88,7 +94,7 @@ def start_oauth(db: Database, config: Config, token: str, now: datetime, box: To
             from chatbot.publishers.x import x_authorization_url
 
             app = x_app(config)
-            state = invites.begin_oauth(invite, "")
+            state = invites.begin_oauth(invite)
             url, verifier = x_authorization_url(app, state)
             invite.oauth_secret = box.seal({"verifier": verifier})
             return url
@@ -103,7 +109,7 @@ def start_oauth(db: Database, config: Config, token: str, now: datetime, box: To
                 client_id, client_secret = mastodon_register_app(
                     instance, _mastodon_redirect(config), config.settings.web.public_url
                 )
-                state = invites.begin_oauth(invite, "")
+                state = invites.begin_oauth(invite)
                 invite.oauth_secret = box.seal(
                     {"client_id": client_id, "client_secret": client_secret}
                 )
@@ -116,7 +122,7 @@ def start_oauth(db: Database, config: Config, token: str, now: datetime, box: To
 
 
 def _connected(
-    session: object,
+    session: Session,
     invite: Invite,
     platform: str,
     kind: str,
@@ -125,9 +131,6 @@ def _connected(
     now: datetime,
     box: TokenBox,
 ) -> None:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
     by = f"partner via invite from {invite.created_by}"
     credentials.save(
         session, box, invite.account_key, platform, kind, dict(secrets), expires_at, by, now
@@ -135,7 +138,7 @@ def _connected(
     invites.consume(invite, now)
     row = session.scalars(select(Account).where(Account.key == invite.account_key)).first()
     reason = row.paused_reason or "" if row is not None else ""
-    if row is not None and (DISCONNECTED in reason or "waiting for its partner" in reason):
+    if row is not None and (DISCONNECTED in reason or NOT_CONNECTED in reason):
         row.paused, row.paused_reason = False, None
         for post in session.scalars(
             select(Post).where(
@@ -299,11 +302,8 @@ def _revoke(config: Config, account: str, row: Credential, secrets: dict[str, ob
         pass  # the tokens are gone from here either way
 
 
-def set_paused(db: Database, account: str, paused: bool, by: str, now: datetime) -> None:
+def set_paused(
+    db: Database, config: Config, account: str, paused: bool, by: str, now: datetime
+) -> None:
     with db.write() as session:
-        row = session.scalars(select(Account).where(Account.key == account)).first()
-        if row is None:
-            raise UserError(f"no account {account!r}")
-        row.paused = paused
-        row.paused_reason = f"paused by {by}" if paused else None
-        audit(session, now, by, "account.paused" if paused else "account.resumed", account)
+        set_account_paused(session, config, account, paused, by, f"paused by {by}", now)

@@ -26,6 +26,21 @@ def audit(
     session.add(AuditEntry(at=now, actor=actor, action=action, target=target, detail=detail))
 
 
+def set_account_paused(
+    session: Session, config: Config, key: str, paused: bool, by: str, reason: str, now: datetime
+) -> None:
+    """Pause an account (it posts nothing) or let it post again; audited. Resuming also clears
+    a rate-limit wait: a person resuming means "try again now"."""
+    sync_accounts(session, config)
+    session.flush()
+    row = session.scalars(select(Account).where(Account.key == key)).one()
+    row.paused = paused
+    row.paused_reason = reason if paused else None
+    if not paused:
+        row.rate_limited_until = None
+    audit(session, now, by, "account.paused" if paused else "account.resumed", key, reason=reason)
+
+
 def sync_accounts(session: Session, config: Config) -> None:
     """Make the accounts table match the config (new accounts added, platform/handle updated)."""
     rows = {a.key: a for a in session.scalars(select(Account))}

@@ -203,7 +203,7 @@ def partner_pause() -> Any:
     require("own_account")
     paused = request.form.get("paused") == "1"
     key = user().account_key or ""
-    service.set_paused(database(), key, paused, user().name, now())
+    service.set_paused(database(), config(), key, paused, user().name, now())
     done(f"{key} {'paused: nothing will be posted' if paused else 'resumed'}.")
     return redirect(url_for("connect.partner_view"))
 
