@@ -12,12 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 
 @dataclass
 class Fault:
+    """What to do to the next request whose method matches and whose path starts with ``path``.
+
+    Error kinds (each server's own: 429, 401, ...) answer with that error and create nothing.
+    503_after_create: create, then answer 503; hang_after_create: create, then answer only after
+    ``delay`` seconds (past the client's timeout); drop_after_create: create, then close the
+    connection without an answer.
+    """
+
     method: str
     path: str
     kind: str
@@ -26,14 +34,15 @@ class Fault:
 
 
 class FakeServer:
-    """Subclasses define ``route(handler, method, path, query, body)``."""
+    """Subclasses define ``route(handler, method, path, query, body)``, or bring their own
+    request handler class by overriding ``handler_class``."""
 
     def __init__(self, now: Callable[[], datetime] | None = None):
         self.now = now or (lambda: datetime.now(UTC))
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, int]] = []
         self.lock = threading.RLock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -42,7 +51,10 @@ class FakeServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> FakeServer:
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
+
+    def start(self) -> Self:
         self._thread.start()
         return self
 

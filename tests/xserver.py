@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import socket
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -19,11 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
+
+from tests.fakehttp import FakeServer, Fault
 
 CONSUMER_KEY = "test-consumer-key"
 CONSUMER_SECRET = "test-consumer-secret"
@@ -48,31 +49,15 @@ class Tweet:
     retweet_of: str | None = None
 
 
-@dataclass
-class Fault:
-    """What to do to the next matching request. ``kind``:
+class XServer(FakeServer):
+    """Fault kinds (see ``tests.fakehttp.Fault``): 429, usage_capped, 401, 400, duplicate,
+    reply_refused, and the three ``*_after_create``."""
 
-    429, usage_capped, 401, 400, duplicate, reply_refused: answer with that error, create nothing;
-    503_after_create: create the post, then answer 503; hang_after_create: create the post, then
-    answer only after ``delay`` seconds (longer than the client's timeout); drop_after_create:
-    create the post, then close the connection without an answer.
-    """
-
-    method: str
-    path: str
-    kind: str
-    reset_in: int = 60
-    delay: float = 0.0
-
-
-class XServer:
     def __init__(self, now: Callable[[], datetime] | None = None, post_limit: int = 100_000):
-        self.now = now or (lambda: datetime.now(UTC))
+        super().__init__(now)
         self.users: dict[str, User] = {}
         self.tweets: dict[str, Tweet] = {}
         self.media: dict[str, dict[str, Any]] = {}
-        self.faults: list[Fault] = []
-        self.log: list[tuple[str, str, int]] = []
         self.post_limit = post_limit
         self.window_counts: dict[str, int] = {}
         self.create_delay = 0.0
@@ -88,24 +73,10 @@ class XServer:
         self.token_delay = 0.0
         self.access_ttl = 7200
         self.authorize_requests: list[dict[str, str]] = []
-        self.lock = threading.Lock()
         self._ids = itertools.count(1_860_000_000_000_000_001)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> XServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     def add_user(self, username: str) -> User:
         with self.lock:
@@ -120,10 +91,6 @@ class XServer:
             f"{prefix}_ACCESS_TOKEN": user.token,
             f"{prefix}_ACCESS_SECRET": user.secret,
         }
-
-    def inject(self, method: str, path: str, kind: str, **kw: Any) -> None:
-        with self.lock:
-            self.faults.append(Fault(method, path, kind, **kw))
 
     def posts_by(self, username: str) -> list[Tweet]:
         with self.lock:
@@ -235,13 +202,7 @@ def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
             return user if expected == params.get("oauth_signature") else None
 
         def _fault(self) -> Fault | None:
-            path = urlsplit(self.path).path
-            with server.lock:
-                for fault in server.faults:
-                    if fault.method == self.command and path.startswith(fault.path):
-                        server.faults.remove(fault)
-                        return fault
-            return None
+            return server.take_fault(self.command, urlsplit(self.path).path)
 
         def _error_fault(self, fault: Fault) -> bool:
             kind = fault.kind
