@@ -511,3 +511,29 @@ def test_cli_invite_and_list(site: Site) -> None:
     listing = runner.invoke(cli, ["--config", str(site.path), "partner", "list"])
     rows = {line.split("│")[1].strip(): line for line in listing.output.splitlines() if "│" in line}
     assert "connected" in rows["masslib"] and "invite" in rows["nela"] and "env" in rows["lfp"]
+
+
+def test_a_connected_x_post_reads_its_token_once(site: Site, tmp_path: Path) -> None:
+    """Upload, alt text and create share one token read (each read is a database query and a
+    decryption); the next post reads it again, so a refresh is never missed."""
+    from PIL import Image
+
+    from chatbot.publishers.base import Media
+    from chatbot.publishers.x import XPublisher
+
+    user = site.x.add_user("masslib")
+    site.x.bearer["tok"] = (user, NOW + timedelta(days=1))
+    reads: list[str] = []
+
+    def provider() -> str:
+        reads.append("tok")
+        return "tok"
+
+    card = tmp_path / "card.png"
+    Image.new("RGB", (1200, 675), "navy").save(card)
+    publisher = XPublisher("masslib", "@masslib", base_url=site.x.url, token_provider=provider)
+    publisher.publish(OutgoingPost("a", "With a card", (Media(card, "A navy card"),)))
+    assert len(reads) == 1
+    publisher.publish(OutgoingPost("b", "Another post"))
+    assert len(reads) == 2
+    assert [t.text for t in site.x.posts_by("masslib")] == ["With a card", "Another post"]

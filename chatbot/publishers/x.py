@@ -90,32 +90,41 @@ class XPublisher(Publisher):
     def _user_auth(self) -> bool:
         return self.token_provider is None
 
+    def _renew(self) -> None:
+        """Once per call into the publisher: the connected account's current access token
+        (refreshed by the provider when near expiry); the client is rebuilt only if it changed."""
+        if self.token_provider is None:
+            return
+        token = self.token_provider()
+        if token != self._bearer:
+            if self._client is not None:
+                self._client.session.close()
+            self._client, self._bearer = None, token
+
     @property
     def client(self) -> tweepy.Client:
-        if self.token_provider is not None:
-            token = self.token_provider()
-            if self._client is None or token != self._bearer:
-                if self._client is not None:
-                    self._client.session.close()
-                client = tweepy.Client(bearer_token=token, wait_on_rate_limit=False)
-                client.session = RoutedSession(self.base_url, self.timeout)
-                self._client, self._bearer = client, token
-            return self._client
         if self._client is None:
-            client = tweepy.Client(
-                consumer_key=self.api_key,
-                consumer_secret=self.api_secret,
-                access_token=self.access_token,
-                access_token_secret=self.access_secret,
-                wait_on_rate_limit=False,
-            )
+            if self.token_provider is not None:
+                if self._bearer is None:
+                    self._renew()
+                client = tweepy.Client(bearer_token=self._bearer, wait_on_rate_limit=False)
+            else:
+                client = tweepy.Client(
+                    consumer_key=self.api_key,
+                    consumer_secret=self.api_secret,
+                    access_token=self.access_token,
+                    access_token_secret=self.access_secret,
+                    wait_on_rate_limit=False,
+                )
             client.session = RoutedSession(self.base_url, self.timeout)
             self._client = client
         return self._client
 
     def _auth(self) -> Any:
         if self.token_provider is not None:
-            token = self.token_provider()
+            if self._bearer is None:
+                self._renew()
+            token = self._bearer
 
             def bearer(request: Any) -> Any:
                 request.headers["Authorization"] = f"Bearer {token}"
@@ -203,6 +212,7 @@ class XPublisher(Publisher):
         return self._user_id
 
     def check_credentials(self) -> None:
+        self._renew()
         self.user_id()
 
     def _upload(self, post: OutgoingPost) -> list[str]:
@@ -236,6 +246,7 @@ class XPublisher(Publisher):
         return ids
 
     def publish(self, post: OutgoingPost) -> Published:
+        self._renew()
         if post.repost_of is not None:
             user = self.user_id()
             self._call(
@@ -263,6 +274,7 @@ class XPublisher(Publisher):
         return Published(remote_id, f"{self.public_url}/{handle}/status/{remote_id}")
 
     def recent_posts(self, since: datetime) -> list[RemotePost]:
+        self._renew()
         user = self.user_id()
         response = self._call(
             lambda: self.client.get_users_tweets(
