@@ -225,7 +225,12 @@ def test_bluesky_post_has_clickable_facets_image_alt_and_one_login(
     published = publisher.publish(
         OutgoingPost("q1", text, (Media(card, "A navy card reading Q1"),), scheduled_at=T0)
     )
-    publisher.publish(OutgoingPost("q2", "Q2: Second #LFPchat", scheduled_at=T0))
+    second = publisher.publish(
+        OutgoingPost("q2", "Q2: @masslib.bsky.social, @nobody.example? #LFPchat", scheduled_at=T0)
+    )
+    assert len(bsky.records[second.remote_id].value["facets"]) == 2
+    # Each handle is resolved once, whether it resolves or not.
+    assert bsky.requests_to("/xrpc/com.atproto.identity.resolveHandle") == 2
     record = bsky.records[published.remote_id].value
     raw = record["text"].encode()
     features = [

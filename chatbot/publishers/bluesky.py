@@ -101,6 +101,7 @@ class BlueskyPublisher(Publisher):
     _did: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     logins: int = 0
+    _dids: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     # -- session -----------------------------------------------------------------------------
 
@@ -198,20 +199,29 @@ class BlueskyPublisher(Publisher):
             elif facet.kind == "tag":
                 feature = models.AppBskyRichtextFacet.Tag(tag=facet.value)
             else:
-
-                def resolve(client: Client, _did: str, handle: str = facet.value) -> Any:
-                    return client.resolve_handle(handle)
-
-                try:
-                    resolved = self._call(resolve, creates=False)
-                except BadRequest:
+                did = self._did_of(facet.value)
+                if did is None:
                     continue  # not a Bluesky handle: leave it as plain text
-                feature = models.AppBskyRichtextFacet.Mention(did=resolved.did)
+                feature = models.AppBskyRichtextFacet.Mention(did=did)
             index = models.AppBskyRichtextFacet.ByteSlice(
                 byte_start=facet.byte_start, byte_end=facet.byte_end
             )
             out.append(models.AppBskyRichtextFacet.Main(index=index, features=[feature]))
         return out
+
+    def _did_of(self, handle: str) -> str | None:
+        """A handle's DID, resolved once per worker run: a chat mentions the same partners in
+        every question."""
+        if handle not in self._dids:
+
+            def resolve(client: Client, _did: str) -> Any:
+                return client.resolve_handle(handle)
+
+            try:
+                self._dids[handle] = str(self._call(resolve, creates=False).did)
+            except BadRequest:
+                self._dids[handle] = None
+        return self._dids[handle]
 
     def _embed(self, post: OutgoingPost) -> models.AppBskyEmbedImages.Main | None:
         if not post.media:
