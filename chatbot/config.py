@@ -10,15 +10,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from chatbot.errors import ConfigError
 from chatbot.settings import Account, Settings
-from chatbot.timeutil import zone
+from chatbot.timeutil import parse_duration, zone
 from chatbot.yamlmarks import dotted, load_yaml
+
+if TYPE_CHECKING:
+    from chatbot.db.session import Database
 
 X_CREDENTIAL_NAMES = ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET")
 MASTODON_CREDENTIAL_NAMES = ("ACCESS_TOKEN",)
@@ -67,6 +70,26 @@ class Config:
             if rest and rest != ":memory:" and not rest.startswith("file:"):
                 url = prefix + str(self.resolve(rest))
         return url
+
+    @property
+    def lock_wait(self) -> float:
+        return parse_duration(self.settings.database_lock_wait).total_seconds()
+
+    def open_database(self, migrate: bool = True) -> Database:
+        """The configured database, migrated to the newest schema on first use."""
+        from chatbot.db.session import open_database
+
+        return open_database(self.database_url, migrate=migrate, lock_wait=self.lock_wait)
+
+    def require_accounts(self, command: str) -> None:
+        """``run`` and ``web`` have nothing to do without accounts: say what is missing."""
+        if not self.settings.accounts:
+            raise ConfigError(
+                f"no accounts: {command} needs at least one under accounts:, e.g.\n"
+                '  accounts:\n    lfp: {platform: x, handle: "@libraryfreedom", '
+                "env_prefix: LFP}\n(see config.example.yaml and the README's Configuration)",
+                self.path,
+            )
 
     def account(self, key: str) -> Account:
         try:

@@ -232,8 +232,15 @@ class Worker(_Strict):
     dryrun_log: str = Field(
         "var/dryrun.jsonl", description="Where the dry-run publisher records what it would post."
     )
+    stop_timeout: str = Field(
+        "10s",
+        description="After SIGTERM or SIGINT, how long sends under way may take to finish; "
+        "claims not yet sent are given back, and a send cut off is recorded as unknown.",
+    )
 
-    @field_validator("lease", "refresh", "control_poll", "reconcile_delay", "retry_delay")
+    @field_validator(
+        "lease", "refresh", "control_poll", "reconcile_delay", "retry_delay", "stop_timeout"
+    )
     @classmethod
     def _duration(cls, value: str) -> str:
         return _check_duration(value)
@@ -243,6 +250,17 @@ class Review(_Strict):
     require_second_person: bool = Field(
         False, description="Refuse an approval by the same person who last edited the content."
     )
+    warn_before: str = Field(
+        "24h",
+        description="A post not yet approved this long before it is due needs attention "
+        "(status, the web app); a chat post still not approved after its lateness window is "
+        "skipped.",
+    )
+
+    @field_validator("warn_before")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return _check_duration(value)
 
 
 class Notify(_Strict):
@@ -258,6 +276,11 @@ class Settings(_Strict):
         "sqlite:///var/chatbot.db",
         description="SQLAlchemy URL; DATABASE_URL in the environment wins. Relative SQLite paths "
         "are relative to the config file.",
+    )
+    database_lock_wait: str = Field(
+        "15s",
+        description="SQLite: how long a write waits for another process's write (retried three "
+        "times) before the command gives up with a one-line error.",
     )
     content_dir: str = Field("content", description="Folder of chats/, campaigns/, vision.yaml.")
     graphics_dir: str = Field("graphics", description="Folder of card templates and fonts.")
@@ -292,6 +315,11 @@ class Settings(_Strict):
         except TimeFormatError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @field_validator("database_lock_wait")
+    @classmethod
+    def _lock_wait(cls, value: str) -> str:
+        return _check_duration(value)
 
     @field_validator("accounts")
     @classmethod

@@ -91,30 +91,110 @@ PG_SKIP_REASON = (
 )
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh schema-isolated PostgreSQL database for one test."""
-    if not PG_AVAILABLE:
-        pytest.skip(PG_SKIP_REASON)
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """Every test leaves os.environ as it found it (credentials a test kit sets included)."""
+    saved = dict(os.environ)
+    yield
+    for name in set(os.environ) - set(saved):
+        del os.environ[name]
+    os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its lowest cost: the tests check who may sign in, not the hash's strength
+    (``test_passwords_are_hashed_with_argon2id_at_the_recommended_cost`` checks that)."""
+    from argon2 import PasswordHasher
+
+    from chatbot.web import users
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(users, "hasher", lambda: cheap)
+
+
+def _pg_admin(statement: str, params: tuple[object, ...] = ()) -> None:
     import psycopg
 
+    with psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(statement, params)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test (migration tests need one)."""
+    if not PG_AVAILABLE:
+        pytest.skip(PG_SKIP_REASON)
     name = f"chatbot_test_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    _pg_admin(f'CREATE DATABASE "{name}"')
     try:
-        yield f"{base}/{name}"
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _shared_pg() -> Iterator[str]:
+    """One migrated PostgreSQL database for the session; each test gets it emptied. Creating,
+    migrating and dropping a database per test cost about half a second each."""
+    if not PG_AVAILABLE:
+        pytest.skip(PG_SKIP_REASON)
+    from chatbot.db.session import open_database
+
+    name = f"chatbot_test_shared_{uuid.uuid4().hex[:10]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    open_database(url).dispose()
+    try:
+        yield url
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(_shared_pg: str) -> str:
+    """The session's PostgreSQL database, empty: every other connection to it (a worker or an
+    app a previous test left open) is ended, and every table but Alembic's is truncated."""
+    import psycopg
+
+    from chatbot.db.models import Base
+
+    name = _shared_pg.rsplit("/", 1)[1]
+    _pg_admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,),
+    )
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with psycopg.connect(_shared_pg.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
+    return _shared_pg
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test instead of migrating again."""
+    from chatbot.db.session import open_database
+
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    open_database(f"sqlite:///{path}").dispose()
+    return path
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, _sqlite_template: Path) -> str:
     if request.param == "sqlite":
+        shutil.copy(_sqlite_template, tmp_path / "queue.db")
         return f"sqlite:///{tmp_path / 'queue.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no schema yet, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fresh.db'}"
+    return str(request.getfixturevalue("fresh_pg_url"))
 
 
 @pytest.fixture
@@ -132,11 +212,12 @@ def db_project(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _sqlite_template: Path) -> Project:
     """The shipped example config and content, in a temporary folder."""
     monkeypatch.delenv("DATABASE_URL", raising=False)
     root = tmp_path / "example"
-    root.mkdir()
+    (root / "var").mkdir(parents=True)
+    shutil.copy(_sqlite_template, root / "var" / "chatbot.db")
     shutil.copy(ROOT / "config.example.yaml", root / "config.yaml")
     shutil.copytree(ROOT / "content", root / "content")
     if (ROOT / "graphics").is_dir():

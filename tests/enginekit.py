@@ -40,10 +40,11 @@ lateness: {{chat: 2m, campaign: 1h, repost: 30m}}
 worker:
   lease: {lease}
   refresh: 1s
-  reconcile_delay: 15s
+  reconcile_delay: {reconcile_delay}
   reconcile_attempts: 3
   concurrency: {concurrency}
   retry_delay: 1m
+  stop_timeout: {stop_timeout}
 """
 
 
@@ -65,6 +66,18 @@ def clear_credentials(monkeypatch: object) -> None:
             monkeypatch.delenv(f"{prefix}_{name}", raising=False)  # type: ignore[attr-defined]
 
 
+class RecordingNotifier(Notifier):
+    """A notifier that also keeps what it said, for assertions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str]] = []
+
+    def __call__(self, title: str, body: str, **fields: object) -> None:
+        super().__call__(title, body, **fields)
+        self.sent.append((title, body))
+
+
 class Engine:
     """A configured installation plus a dispatcher driven by a fake clock."""
 
@@ -78,7 +91,11 @@ class Engine:
         timeout: float = 2.0,
         lease: str = "2m",
         concurrency: int = 8,
+        reconcile_delay: str = "15s",
+        stop_timeout: str = "10s",
     ):
+        """``reconcile_delay``: the fake clock makes 15 s free; a real-time test (a worker
+        process) passes a short one instead of waiting."""
         self.root = root
         self.server = server
         self.clock = clock
@@ -97,13 +114,15 @@ class Engine:
                 timeout=timeout,
                 lease=lease,
                 concurrency=concurrency,
+                reconcile_delay=reconcile_delay,
+                stop_timeout=stop_timeout,
             ),
         )
         (root / "content" / "chats").mkdir(parents=True, exist_ok=True)
         (root / "content" / "campaigns").mkdir(parents=True, exist_ok=True)
         if not (root / "graphics").exists():
             shutil.copytree(ROOT / "graphics", root / "graphics")
-        self.notifier = Notifier()
+        self.notifier = RecordingNotifier()
         self._db: Database | None = None
 
     @property

@@ -44,7 +44,10 @@ class FakeServer:
         self.lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for the loop's next poll, 0.5 s by default.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -134,3 +137,20 @@ class Handler(BaseHTTPRequestHandler):
 
 def _handler(server: FakeServer) -> type[Handler]:
     return type("BoundHandler", (Handler,), {"server_ref": server})
+
+
+class Webhook(FakeServer):
+    """A webhook that keeps every JSON body posted to it (Apprise's ``json://`` URLs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[dict[str, Any]] = []
+
+    @property
+    def apprise_url(self) -> str:
+        return self.url.replace("http://", "json://") + "/hook"
+
+    def route(self, h: Handler, method: str, path: str, query: str, body: bytes) -> None:
+        with self.lock:
+            self.received.append(json.loads(body))
+        h.send_json(200, {})

@@ -190,6 +190,7 @@ def test_plan_summarises_each_week(project: Project) -> None:
 def test_rehearsal_plays_the_example_chat_in_order_at_speed(
     example: Project, tmp_path: Path
 ) -> None:
+    (example.root / "var" / "chatbot.db").unlink()  # no queue at all: rehearsal needs none
     config = example.load_config()
     content = load_content(config)
     sleeps: list[float] = []

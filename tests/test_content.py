@@ -354,9 +354,10 @@ def test_content_errors_name_file_line_and_write_nothing(
 
 def test_same_id_in_two_files_is_an_error(project: Project) -> None:
     body = "id: same\nhashtag: '#A'\nhost: lfp\nstarts_at: 2026-12-03 20:00\ninterval: 10m\nquestions: [{text: a}]\n"
-    project.chat("a", body)
+    first = project.chat("a", body)
     second = project.chat("b", body)
     content = load_content(project.load_config())
     assert [str(e) for e in content.errors] == [
-        f"{second}:1: id: id 'same' is used by another file; every chat and campaign needs its own id"
+        f"{second}:1: id: id 'same' is already used by {first}:1; every chat and campaign "
+        "needs its own id"
     ]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from freezegun import freeze_time
 
 from chatbot.db.models import PostState
-from chatbot.engine.jobqueue import JobQueue
 from tests.conftest import Project
+from tests.fakehttp import Webhook
 from tests.test_queue import setup
 
 
@@ -78,82 +77,22 @@ def test_account_pause_and_resume_are_audited(project: Project) -> None:
     assert unknown.exit_code == 1 and "no account 'nobody'" in unknown.output
 
 
-def test_timer_wakes_at_the_earliest_time_and_never_drops_a_wake() -> None:
-    calls: list[datetime] = []
-    first_running = threading.Event()
-    release = threading.Event()
-    done = threading.Event()
-
-    def step() -> datetime | None:
-        calls.append(datetime.now(UTC))
-        if len(calls) == 1:
-            first_running.set()
-            release.wait(5)
-        if len(calls) == 2:
-            done.set()
-        return None
-
-    queue = JobQueue(step, {"content": (timedelta(hours=1), lambda: False)}, lambda exc: None)
-    queue.start()  # wakes now: the first step runs and blocks
-    assert first_running.wait(5)
-    queue.wake_now()  # requested while the step runs: must not be lost
-    release.set()
-    assert done.wait(5), "the wake requested during a running cycle was dropped"
-    queue.wake_at(datetime.now(UTC) + timedelta(hours=2))
-    queue.wake_at(datetime.now(UTC) + timedelta(hours=1))
-    assert queue._scheduled_for is not None
-    assert queue._scheduled_for - datetime.now(UTC) < timedelta(hours=1, seconds=1)
-    queue.shutdown()
-    assert len(calls) == 2
-
-
-def test_timer_sends_step_errors_to_the_one_handler() -> None:
-    errors: list[BaseException] = []
-    seen = threading.Event()
-
-    def step() -> datetime | None:
-        raise RuntimeError("boom")
-
-    def handler(exc: BaseException) -> None:
-        errors.append(exc)
-        seen.set()
-
-    queue = JobQueue(step, {"content": (timedelta(hours=1), lambda: False)}, handler)
-    queue.start()
-    assert seen.wait(5)
-    queue.shutdown()
-    assert isinstance(errors[0], RuntimeError)
-
-
 def test_notifier_delivers_to_a_webhook_over_http() -> None:
     """`notify.urls` uses Apprise; json:// posts the title and body to a webhook."""
-    import json as jsonlib
-    from http.server import BaseHTTPRequestHandler, HTTPServer
 
     from chatbot.engine.notify import Notifier
 
-    received: list[dict[str, object]] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["content-length"]))
-            received.append(jsonlib.loads(body))
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.handle_request, daemon=True)
-    thread.start()
-    notify = Notifier([f"json://127.0.0.1:{server.server_address[1]}/hook"])
-    notify(
-        "Post fr-chat/q3 failed", "X refused it: The `text` field is invalid.", post="fr-chat/q3"
-    )
-    thread.join(10)
-    server.server_close()
+    hook = Webhook().start()
+    try:
+        notify = Notifier([hook.apprise_url])
+        notify(
+            "Post fr-chat/q3 failed",
+            "X refused it: The `text` field is invalid.",
+            post="fr-chat/q3",
+        )
+    finally:
+        hook.stop()
+    received = hook.received
     assert received and received[0]["title"] == "Post fr-chat/q3 failed"
     assert "text` field is invalid" in str(received[0]["message"])
 

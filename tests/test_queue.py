@@ -239,7 +239,7 @@ def test_apply_refuses_error_findings_and_writes_nothing(project: Project) -> No
     assert planned.exit_code == 1 and "apply would refuse" in planned.output
 
 
-def test_two_processes_migrating_a_fresh_database_at_once(db_url: str) -> None:
+def test_two_processes_migrating_a_fresh_database_at_once(fresh_db_url: str) -> None:
     """Worker and web app often start together on a new database."""
     import threading
 
@@ -248,7 +248,7 @@ def test_two_processes_migrating_a_fresh_database_at_once(db_url: str) -> None:
     errors: list[BaseException] = []
 
     def migrate() -> None:
-        db = Database(db_url)
+        db = Database(fresh_db_url)
         try:
             db.upgrade()
         except BaseException as exc:
@@ -262,17 +262,17 @@ def test_two_processes_migrating_a_fresh_database_at_once(db_url: str) -> None:
     for thread in threads:
         thread.join(30)
     assert errors == []
-    assert not open_database(db_url, migrate=False).needs_upgrade()
+    assert not open_database(fresh_db_url, migrate=False).needs_upgrade()
 
 
-def test_migrations_produce_exactly_the_models_schema(db_url: str) -> None:
+def test_migrations_produce_exactly_the_models_schema(fresh_db_url: str) -> None:
     """Every model change comes with its Alembic migration."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     from chatbot.db.models import Base
 
-    db = open_database(db_url)
+    db = open_database(fresh_db_url)
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     db.dispose()

@@ -169,6 +169,7 @@ def test_builtins_apply_without_vision_file_and_are_replaced_by_it(tmp_path: Pat
         "card_contrast",
         "alt_repeats_card",
         "near_duplicate",
+        "past_time",
     }
     path = tmp_path / "vision.yaml"
     path.write_text("rules:\n  - {id: mine, kind: length, level: warning}\n")

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from chatbot.cli import cli
-from chatbot.db.models import AuditEntry, Chat, Post, PostState
+from chatbot.db.models import Approval, AuditEntry, Chat, Post, PostState
 from tests.conftest import Project
 from tests.webkit import PASSWORD, WebProject, submit, token
 
@@ -242,6 +242,36 @@ def test_live_panel_controls_answer_json_and_refuse_stale_versions(web: WebProje
         headers=headers,
     )
     assert bad.status_code == 409 and "is not a duration" in bad.json["message"]
+
+
+def test_an_unapproved_chat_post_is_flagged_with_what_fixes_it(web: WebProject) -> None:
+    olga = web.client("olga")
+    panel = olga.get("/chats/fr-chat/panel").text
+    assert "This chat is not approved yet." in panel  # one flag for the whole chat
+    assert submit(olga, "/review", {"item": "fr-chat", "decision": "approve"}).status_code == 302
+    assert "not approved" not in olga.get("/chats/fr-chat/panel").text
+    # Q3 is edited after approval (the edit voided it): flagged, with both fixes offered.
+    q3 = web.post_id("fr-chat/q3")
+    with web.db.write() as session:
+        session.execute(update(Post).where(Post.id == q3).values(state=PostState.DRAFT))
+        session.execute(update(Approval).where(Approval.post_id == q3).values(voided_at=web.now))
+    panel = olga.get("/chats/fr-chat/panel").text
+    assert "Q3 is not approved" in panel
+    assert "Approve Q3" in panel and "Skip Q3" in panel
+    hank = web.client("hank")  # a host may skip but not approve
+    hosted = hank.get("/chats/fr-chat/panel").text
+    assert "Skip Q3" in hosted and "Approve Q3" not in hosted
+    attention = olga.get("/attention").text
+    assert "Not approved, due within 24h" in attention and "Approve fr-chat/q3" in attention
+    approved = submit(
+        olga,
+        "/review",
+        {"item": "fr-chat/q3", "decision": "approve", "back": "/chats/fr-chat"},
+        "/chats/fr-chat",
+    )
+    assert approved.headers["Location"] == "/chats/fr-chat"
+    assert web.post("fr-chat/q3").state == PostState.APPROVED
+    assert "not approved" not in olga.get("/chats/fr-chat/panel").text
 
 
 def test_needs_attention_lists_failures_and_settles_them(web: WebProject) -> None:

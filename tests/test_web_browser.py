@@ -41,15 +41,19 @@ pytestmark = [
 def site(example: Project) -> Iterator[tuple[WebProject, str]]:
     web = WebProject(example.root)
     server = make_server("127.0.0.1", 0, web.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     yield web, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     web.db.dispose()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    """One Chromium for the session (a launch costs a second); each test opens its own
+    contexts, so cookies and storage never leak between tests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as play:
@@ -213,7 +217,9 @@ def test_partner_connects_bluesky_by_invite_then_pauses_and_disconnects(
         accounts = set(web.config.settings.accounts)
         add_user(session, "mlab", PASSWORD, "partner", "masslib_bsky", web.now, accounts)
     server = make_server("127.0.0.1", 0, web.app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
     base = f"http://127.0.0.1:{server.server_port}"
     try:
         olga = sign_in(browser, base, "olga")

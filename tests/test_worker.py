@@ -50,12 +50,24 @@ def campaign(count: int, accounts: str = "[lfp, masslib, nela]", at: datetime | 
 
 
 def make_engine(
-    tmp_path: Path, server: XServer, db_url: str, lease: str = "2m", concurrency: int = 8
+    tmp_path: Path,
+    server: XServer,
+    db_url: str,
+    lease: str = "2m",
+    concurrency: int = 8,
+    stop_timeout: str = "10s",
 ) -> Engine:
     from chatbot.engine.clock import SystemClock
 
     return Engine(  # type: ignore[arg-type]
-        tmp_path, db_url, server, SystemClock(), lease=lease, concurrency=concurrency
+        tmp_path,
+        db_url,
+        server,
+        SystemClock(),
+        lease=lease,
+        concurrency=concurrency,
+        reconcile_delay="200ms",
+        stop_timeout=stop_timeout,
     )
 
 
@@ -92,14 +104,7 @@ def test_sigterm_finishes_in_flight_requests_and_logs_no_secret(
     engine.apply_and_approve("burst")
     server.create_delay = 1.0
     worker = start_worker(engine)
-    wait_for(
-        lambda: (
-            any(m == "POST" and p == "/2/tweets" for m, p, _ in server.log)
-            or len(server.tweets) > 0
-        ),
-        what="a create request",
-    )
-    time.sleep(0.1)  # let the request reach the server's delay, i.e. be truly in flight
+    assert server.creating.wait(30), "no create request reached the server"
     worker.send_signal(signal.SIGTERM)
     out, err = worker.communicate(timeout=30)
     assert worker.returncode == 0, err
@@ -111,6 +116,71 @@ def test_sigterm_finishes_in_flight_requests_and_logs_no_secret(
     assert any(e["event"] == "post.posted" and e["account"] == "lfp" for e in events)
     for secret in ("secret-libraryfreedom", "token-libraryfreedom", "test-consumer-secret"):
         assert secret not in err and secret not in out
+    engine.close()
+
+
+def stop(worker: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[float, str]:
+    """Send ``sig``; return how long the worker took to exit, and its log."""
+    sent = time.monotonic()
+    worker.send_signal(sig)
+    _, err = worker.communicate(timeout=60)
+    return time.monotonic() - sent, err
+
+
+def test_a_stop_signal_under_load_exits_within_stop_timeout_and_leaves_no_claim(
+    tmp_path: Path, server: XServer, db_url: str
+) -> None:
+    """SIGTERM, then SIGINT, under a burst over three accounts: the worker stops claiming, lets the sends
+    under way finish, gives back what it claimed but never sent, and exits within
+    worker.stop_timeout; a restart then sends the rest, each post exactly once."""
+    engine = make_engine(tmp_path, server, db_url, concurrency=8, stop_timeout="3s")
+    engine.content("campaigns", "burst", campaign(150))
+    engine.apply_and_approve("burst")
+    server.create_delay = 0.02
+    for round_no, sig in ((1, signal.SIGTERM), (2, signal.SIGINT)):
+        before = len(server.tweets)
+        worker = start_worker(engine)
+        wait_for(lambda b=before: len(server.tweets) >= b + 20, what="sends under way")
+        took, err = stop(worker, sig)
+        assert worker.returncode == 0, err
+        assert took < 3 + 2, f"round {round_no}: took {took:.1f}s to stop"
+        states = Counter(engine.states().values())
+        assert states[PostState.SENDING] == 0, f"round {round_no}: a claim was left behind"
+        assert states[PostState.POSTED] == len(server.tweets)
+        assert states[PostState.QUEUED] > 0, "the stop came mid-burst"
+        events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        assert events[-1]["event"] == "worker.stopped" and events[-1]["clean"] is True
+    server.create_delay = 0.0
+    rest = start_worker(engine, "--until-idle")
+    _, err = rest.communicate(timeout=120)
+    assert rest.returncode == 0, err
+    texts = Counter(t.text for t in server.tweets.values())
+    assert len(texts) == 150 and set(texts.values()) == {1}
+    assert set(engine.states().values()) == {PostState.POSTED}
+    engine.close()
+
+
+def test_a_send_hanging_past_stop_timeout_is_recorded_unknown_and_the_worker_exits(
+    tmp_path: Path, server: XServer, db_url: str
+) -> None:
+    """X holds the request longer than the stop timeout (its request timeout is longer): the
+    worker does not wait for it; the post may exist, so it is recorded as unknown (settled from
+    the timeline at the next start), never left in sending and never resent."""
+    engine = make_engine(tmp_path, server, db_url, concurrency=2, stop_timeout="1s")
+    engine.content("campaigns", "burst", campaign(4, "[lfp]"))
+    engine.apply_and_approve("burst")
+    server.create_delay = 20.0
+    worker = start_worker(engine)
+    assert server.creating.wait(30), "no create request reached the server"
+    took, err = stop(worker)
+    assert worker.returncode == 0, err
+    assert took < 1 + 2, f"took {took:.1f}s to stop"
+    states = Counter(engine.states().values())
+    assert states[PostState.SENDING] == 0
+    assert states[PostState.UNKNOWN] >= 1 and states[PostState.QUEUED] >= 2
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert events[-1]["event"] == "worker.stopped" and events[-1]["clean"] is False
+    assert events[-1]["cut_off"]
     engine.close()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -61,6 +62,8 @@ class XServer(FakeServer):
         self.post_limit = post_limit
         self.window_counts: dict[str, int] = {}
         self.create_delay = 0.0
+        # Set when a create request is inside ``create_delay``: a post is truly in flight.
+        self.creating = threading.Event()
         # OAuth 2.0: the app's client, who consents at /i/oauth2/authorize, issued tokens.
         self.oauth_client_id = "test-oauth2-client"
         self.oauth_client_secret = "test-oauth2-secret"
@@ -460,6 +463,7 @@ def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
                     headers={"x-rate-limit-reset": str(reset)},
                 )
             if server.create_delay:
+                server.creating.set()
                 time.sleep(server.create_delay)
             media_ids = [str(m) for m in payload.get("media", {}).get("media_ids", [])]
             with server.lock:

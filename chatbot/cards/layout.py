@@ -19,6 +19,14 @@ class CardFitError(ValueError):
     """The text cannot be laid out in the box; the message says why and what to change."""
 
 
+class MissingGlyphs(CardFitError):
+    """No font of the brand kit can draw some characters of the text."""
+
+    def __init__(self, message: str, missing: list[str]):
+        super().__init__(message)
+        self.missing = missing
+
+
 @dataclass(frozen=True)
 class Fitted:
     size: int
@@ -43,8 +51,9 @@ def font(path: Path, size: int) -> ImageFont.FreeTypeFont:
 
 
 def missing_glyphs(text: str, path: Path) -> list[str]:
+    """Characters of ``text`` the font has no glyph for, each once, in the order they come."""
     cmap = _cmap(path)
-    return sorted({c for c in text if c not in IGNORABLE and ord(c) not in cmap})
+    return list(dict.fromkeys(c for c in text if c not in IGNORABLE and ord(c) not in cmap))
 
 
 def choose_font(text: str, primary: Path, fallbacks: tuple[Path, ...]) -> Path:
@@ -52,11 +61,16 @@ def choose_font(text: str, primary: Path, fallbacks: tuple[Path, ...]) -> Path:
     for candidate in (primary, *fallbacks):
         if not missing_glyphs(text, candidate):
             return candidate
-    missing = missing_glyphs(text, primary)
+    in_primary = missing_glyphs(text, primary)
+    missing = [c for c in in_primary if all(missing_glyphs(c, f) for f in fallbacks)]
+    missing = missing or in_primary  # each has a font, but no one font has them all
     shown = ", ".join(f"'{c}' (U+{ord(c):04X})" for c in missing[:5])
-    raise CardFitError(
-        f"font {primary.name} has no glyph for {shown}; add a font that covers them to "
-        "fonts.fallbacks in graphics/brand.yaml, or change the text"
+    first = " (the first five)" if len(missing) > 5 else ""
+    raise MissingGlyphs(
+        f"no font of the brand kit can draw {len(missing)} character"
+        f"{'s' if len(missing) != 1 else ''} in all: {shown}{first}; add a font that covers "
+        "them to fonts.fallbacks in graphics/brand.yaml, or change the text",
+        missing,
     )
 
 

@@ -121,7 +121,7 @@ class Renderer:
 
     def layout(self, name: str, fields: dict[str, str], platform: str) -> list[tuple[int, Fitted]]:
         """Fit every box that has text; raises CardFitError naming the box."""
-        from chatbot.cards.layout import CardFitError
+        from chatbot.cards.layout import CardFitError, MissingGlyphs
 
         template = self.template(name)
         width, height = template.size_for(platform)
@@ -146,6 +146,9 @@ class Renderer:
                         ),
                     )
                 )
+            except MissingGlyphs as exc:
+                where = f"template {name}, box {box.name}: {exc}"
+                raise MissingGlyphs(where, exc.missing) from None
             except CardFitError as exc:
                 raise CardFitError(f"template {name}, box {box.name}: {exc}") from None
         return fitted

@@ -19,10 +19,22 @@ from chatbot.errors import UserError
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import OperationalError
+
         try:
             return super().invoke(ctx)
         except UserError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(1)
+        except OperationalError as exc:
+            # The database went away mid-command (a server restart, a full disk): one line
+            # saying so, not a traceback. The command's transaction was rolled back.
+            first = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
+            click.secho(
+                f"error: the database failed: {first}; nothing was changed, try again",
+                fg="red",
+                err=True,
+            )
             ctx.exit(1)
 
 

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from chatbot.config import Config, load_config
 from chatbot.content import ContentSet, load_content
-from chatbot.db.session import Database, open_database
+from chatbot.db.session import Database
 from chatbot.errors import UserErrors
 from chatbot.timeutil import utcnow
 
@@ -35,7 +35,7 @@ class App:
     @property
     def db(self) -> Database:
         if self._db is None:
-            self._db = open_database(self.config.database_url)
+            self._db = self.config.open_database()
         return self._db
 
     def content(self, strict: bool = True) -> ContentSet:

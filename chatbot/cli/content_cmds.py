@@ -32,6 +32,7 @@ def _review(app: App, content: ContentSet) -> Review:
         app.config.settings.platforms,
         graphics=app.config.graphics_dir,
         cards_dir=app.config.cards_dir,
+        now=app.now(),
     )
 
 
@@ -48,6 +49,18 @@ def _review(app: App, content: ContentSet) -> Review:
 def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
     """Review content against the vision rules; exit 1 on any error."""
     content = load_content(app.config, list(paths) or None)
+    if not paths and not content.chats and not content.campaigns and not content.errors:
+        root = app.config.content_dir
+        if not root.is_dir():
+            raise UserError(
+                f"content_dir {root} does not exist; create it (with chats/ and campaigns/) "
+                f"or set content_dir in {app.config.path}"
+            )
+        app.err.print(
+            f"nothing to check: no chat in {root / 'chats'}/*.yaml and no campaign in "
+            f"{root / 'campaigns'}/*.yaml (content_dir in {app.config.path.name})",
+            markup=False,
+        )
     result = _review(app, content)
     if fmt == "json":
         items = [

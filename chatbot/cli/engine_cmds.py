@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from chatbot.cli.app import App
@@ -27,10 +30,18 @@ pass_app = click.make_pass_decorator(App)
 @pass_app
 def run_cmd(app: App, until_idle: bool, log_level: str) -> None:
     """The long-running worker: sends approved posts on time, exactly once."""
+    app.config.require_accounts("chatbot run")
     setup_logging(log_level)
     worker = Worker(app.config, app.db, until_idle=until_idle)
     worker.install_signal_handlers()
-    worker.run()
+    if not worker.run():
+        # A send or a database call is still hanging past worker.stop_timeout. Everything is
+        # recorded (see Worker.shutdown); waiting for its thread would overrun the deadline
+        # (the platform's request timeout is longer), and Python joins threads at exit.
+        app.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @click.group("account")

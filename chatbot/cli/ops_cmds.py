@@ -9,9 +9,9 @@ from rich.table import Table
 
 from chatbot.cli.app import App
 from chatbot.db.session import Database
-from chatbot.queue.status import queue_status
+from chatbot.queue.status import queue_status, unapproved_hint
 from chatbot.settings import settings_table
-from chatbot.timeutil import zone
+from chatbot.timeutil import parse_duration, zone
 
 pass_app = click.make_pass_decorator(App)
 
@@ -28,8 +28,9 @@ pass_app = click.make_pass_decorator(App)
 def status_cmd(app: App, fmt: str) -> None:
     """Queue overview: per account, counts by state, next due, anything needing attention."""
     now = app.now()
+    horizon = parse_duration(app.config.settings.review.warn_before)
     with app.db.read() as session:
-        status = queue_status(session, now)
+        status = queue_status(session, now, horizon)
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -58,6 +59,16 @@ def status_cmd(app: App, fmt: str) -> None:
                         }
                         for p in status.attention
                     ],
+                    "unapproved": [
+                        {
+                            "post": p.key,
+                            "account": p.account_key,
+                            "due_at": p.scheduled_at.isoformat(),
+                            "hint": unapproved_hint(p, now),
+                        }
+                        for p in status.unapproved
+                    ],
+                    "unapproved_total": status.unapproved_total,
                 },
                 indent=2,
             )
@@ -86,7 +97,17 @@ def status_cmd(app: App, fmt: str) -> None:
                 f"  {post.state:<8} {post.key} ({post.account_key}): {post.state_reason}",
                 markup=False,
             )
-    else:
+    if status.unapproved:
+        warn = app.config.settings.review.warn_before
+        app.console.print(
+            f"not approved, due within {warn} ({status.unapproved_total}):", markup=False
+        )
+        for post in status.unapproved:
+            app.console.print(f"  {unapproved_hint(post, now)}", markup=False)
+        if status.unapproved_total > len(status.unapproved):
+            more = status.unapproved_total - len(status.unapproved)
+            app.console.print(f"  ... and {more} more", markup=False)
+    if not status.attention and not status.unapproved:
         app.console.print("nothing needs attention")
 
 
@@ -99,7 +120,7 @@ def db_group() -> None:
 @pass_app
 def db_upgrade_cmd(app: App) -> None:
     """Create or migrate the schema to the newest version (for deployments)."""
-    db = Database(app.config.database_url)
+    db = Database(app.config.database_url, app.config.lock_wait)
     try:
         db.upgrade()
     finally:

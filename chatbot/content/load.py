@@ -114,6 +114,7 @@ def load_content(config: Config, paths: list[Path] | None = None) -> ContentSet:
     content.vision_path = vision if vision.is_file() else None
 
     originals: list[tuple[LocatedYaml, Any, list[PostSpec]]] = []
+    first_seen: dict[str, str] = {}  # id -> "path:line" where it was first used
     for kind, files in (("chat", chat_files), ("campaign", campaign_files)):
         for path in files:
             try:
@@ -126,17 +127,17 @@ def load_content(config: Config, paths: list[Path] | None = None) -> ContentSet:
             content.errors.extend(errors)
             if model is None:
                 continue
-            existing = content.chats.get(model.id) or content.campaigns.get(model.id)
-            if existing is not None:
+            if model.id in first_seen:
                 content.errors.append(
                     located_error(
                         doc,
                         ("id",),
-                        f"id {model.id!r} is used by another file; "
+                        f"id {model.id!r} is already used by {first_seen[model.id]}; "
                         "every chat and campaign needs its own id",
                     )
                 )
                 continue
+            first_seen[model.id] = f"{path}:{doc.line(('id',)) or 1}"
             try:
                 if isinstance(model, ChatIn):
                     content.chats[model.id] = model

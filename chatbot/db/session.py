@@ -7,6 +7,7 @@ transaction that reads and then writes fails with "database is locked" without w
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,8 +24,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from chatbot.errors import ConfigError
+from chatbot.errors import ConfigError, UserError
 
+log = logging.getLogger("chatbot.db")
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_245_911  # arbitrary, fixed: the advisory lock id for schema migrations
 
@@ -44,13 +46,24 @@ def _enable_wal(cursor: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
 
 
-def _sqlite_setup(engine: Engine) -> None:
+LOCK_ATTEMPTS = 3
+
+
+class DatabaseBusy(UserError):
+    """Another process held SQLite's write lock for longer than ``database_lock_wait``."""
+
+
+def _locked(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig)
+
+
+def _sqlite_setup(engine: Engine, busy_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how transactions start (see below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         _enable_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -72,7 +85,7 @@ def alembic_config(url: str) -> AlembicConfig:
 class Database:
     """An engine and two kinds of session: ``read()`` and ``write()`` (one transaction each)."""
 
-    def __init__(self, url: str, **engine_args: Any):
+    def __init__(self, url: str, lock_wait: float = 15.0, **engine_args: Any):
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -81,6 +94,7 @@ class Database:
                 "postgresql+psycopg://user@host/db"
             ) from None
         self.url = url
+        self.lock_wait = lock_wait
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +102,7 @@ class Database:
             engine_args.setdefault("pool_pre_ping", True)
         self.engine = create_engine(url, **engine_args)
         if self.is_sqlite:
-            _sqlite_setup(self.engine)
+            _sqlite_setup(self.engine, max(1, round(lock_wait * 1000 / LOCK_ATTEMPTS)))
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         writer_engine = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE")
@@ -135,16 +149,48 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back on any exception."""
-        with self._writer() as session, session.begin():
-            yield session
+        """One transaction: committed when the block ends, rolled back on any exception.
+
+        On SQLite the write lock is taken first (``BEGIN IMMEDIATE``); if another process holds
+        it past the busy timeout, the begin is retried, and after ``lock_wait`` in all the
+        caller gets ``DatabaseBusy`` (one line for a person), never a half-done change."""
+        with self._writer() as session:
+            try:
+                if self.is_sqlite:
+                    self._take_write_lock(session)
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def _take_write_lock(self, session: Session) -> None:
+        for attempt in range(1, LOCK_ATTEMPTS + 1):
+            try:
+                session.connection()  # runs BEGIN IMMEDIATE, waiting up to busy_timeout
+                return
+            except OperationalError as exc:
+                if not _locked(exc):
+                    raise
+                session.rollback()
+                log.warning(
+                    "database is locked; retrying",
+                    extra={"event": "db.locked", "attempt": attempt},
+                )
+        raise DatabaseBusy(
+            f"the database {self.safe_url} is busy: another process kept its write lock for "
+            f"{self.lock_wait:g} s (a long command, or a stuck process?); nothing was changed. "
+            "Try again, or raise database_lock_wait in the config"
+        )
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def open_database(url: str, migrate: bool = True, **engine_args: Any) -> Database:
-    db = Database(url, **engine_args)
+def open_database(
+    url: str, migrate: bool = True, lock_wait: float = 15.0, **engine_args: Any
+) -> Database:
+    db = Database(url, lock_wait, **engine_args)
     if migrate:
         try:
             if db.needs_upgrade():

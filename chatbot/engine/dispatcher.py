@@ -8,6 +8,7 @@ processing step the tests call directly with a fake clock.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import replace
@@ -76,7 +77,13 @@ class Dispatcher:
         self._renderer: Any = None
         self.backlog = False
         self.capacity = 2 * worker.concurrency
+        # Claims handed to the executor (key for logs), and those whose send has started: at
+        # shutdown the first kind is given back, the second may exist on the platform.
         self.in_flight: dict[store.Claim, str] = {}
+        self.in_flight_lanes: dict[store.Claim, tuple[str, str] | None] = {}
+        self.waiting_in_lane = False
+        self._sending: set[store.Claim] = set()
+        self._sends_done = threading.Condition()
 
     # -- the cycle -------------------------------------------------------------------------
 
@@ -94,6 +101,17 @@ class Dispatcher:
     def _cycle(self) -> tuple[datetime | None, int]:
         now = self.clock.now()
         store.promote_approved(self.db, now)
+        for post in store.skip_unapproved(self.db, now, self.windows["chat"]):
+            log.warning(
+                post.state_reason,
+                extra={"event": "post.skipped", "post": post.key, "account": post.account_key},
+            )
+            self.notify(
+                f"Post {post.key} skipped: not approved",
+                f"{post.state_reason}. Approve chat posts before they are due.",
+                post=post.key,
+                account=post.account_key,
+            )
         for key in store.expire_leases(self.db, now):
             log.warning(
                 "lease expired",
@@ -120,6 +138,10 @@ class Dispatcher:
         due = store.candidates(self.db, now, limit=self.capacity * 4)
         if len(due) >= self.capacity * 4:
             wake_at(now)  # more are due than one cycle reads: come straight back
+        # One account's chat posts go out one after another, in their order: Q2 waits until
+        # Q1 has an outcome, even when Q1 is slower to send (a card to render).
+        chat_lanes = {lane for lane in self.in_flight_lanes.values() if lane is not None}
+        self.waiting_in_lane = False
         for cand in due:
             if self.stopping:
                 break
@@ -158,9 +180,15 @@ class Dispatcher:
                     f"{self._kind_group(cand.kind)} posts",
                 )
                 continue
+            lane = self._lane(cand)
+            if lane is not None and lane in chat_lanes:
+                self.waiting_in_lane = True
+                continue
             if not self._within_budget(cand, spend, now):
                 continue
             spend[cand.account] = spend.get(cand.account, 0.0) + cand.estimated_cost
+            if lane is not None:
+                chat_lanes.add(lane)
             eligible.append(cand)
         claimed = self._claim_and_send(eligible, now)
         following = store.next_due(self.db, now)
@@ -195,9 +223,18 @@ class Dispatcher:
                 if self.executor is None:
                     self.send(claim)
                 else:
-                    self.in_flight[claim] = cand.key
+                    with self._sends_done:
+                        self.in_flight[claim] = cand.key
+                        self.in_flight_lanes[claim] = self._lane(cand)
                     self.executor.submit(self.send, claim)
         return claimed
+
+    @staticmethod
+    def _lane(cand: store.Candidate) -> tuple[str, str] | None:
+        """Chat originals of one account form a lane: one at a time, in order."""
+        if cand.chat is None or cand.kind not in CHAT_KINDS or cand.original_state is not None:
+            return None
+        return cand.account, cand.chat
 
     def _kind_group(self, kind: str) -> str:
         if kind == "partner":  # a partner's own wording is late or not like a repost
@@ -304,14 +341,45 @@ class Dispatcher:
     def send(self, claim: store.Claim) -> None:
         """Publish one claimed post and record the outcome. Runs in the executor's threads."""
         unblocks = False
+        with self._sends_done:
+            self._sending.add(claim)
         try:
             unblocks = self._send(claim)
         finally:
-            self.in_flight.pop(claim, None)
+            with self._sends_done:
+                self._sending.discard(claim)
+                self.in_flight.pop(claim, None)
+                lane = self.in_flight_lanes.pop(claim, None)
+                self._sends_done.notify_all()
             # Look again at once only when this send can make something due: a repost waiting
-            # on this original, or posts left unclaimed for lack of send capacity.
-            if self.on_sent is not None and (unblocks or self.backlog):
+            # on this original, the next chat post of its lane, or posts left unclaimed for
+            # lack of send capacity.
+            waiting = lane is not None and self.waiting_in_lane
+            if self.on_sent is not None and (unblocks or self.backlog or waiting):
                 self.on_sent()
+
+    def wait_for_sends(self, timeout: float, queued_too: bool = False) -> bool:
+        """Wait up to ``timeout`` seconds for the sends under way (and, with ``queued_too``,
+        those handed to the executor but not started); True if none is left."""
+        with self._sends_done:
+            if queued_too:
+                return self._sends_done.wait_for(lambda: not self.in_flight, timeout)
+            return self._sends_done.wait_for(lambda: not self._sending, timeout)
+
+    def settle_unfinished(self, now: datetime) -> tuple[int, list[str]]:
+        """At shutdown: give back every claim whose send never started, and record the ones
+        still sending as unknown (the request may have reached the platform), so that none is
+        left in ``sending`` to wait for its lease. Returns (released, keys held as unknown)."""
+        with self._sends_done:
+            waiting = [c for c in self.in_flight if c not in self._sending]
+            cut_off = [(c, self.in_flight.get(c, str(c.post_id))) for c in self._sending]
+        released = store.release_claims(self.db, waiting, now)
+        unknown = []
+        for claim, key in cut_off:
+            reason = "the worker stopped while sending it; its outcome is read from the timeline"
+            if store.finish(self.db, claim, now, PostState.UNKNOWN, reason, next_attempt_at=now):
+                unknown.append(key)
+        return released, unknown
 
     def _send(self, claim: store.Claim) -> bool:
         """Returns whether the outcome may make other posts due (a confirmed original)."""

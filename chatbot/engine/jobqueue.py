@@ -5,6 +5,12 @@ within milliseconds of its time with no polling delay. It keeps no state that ma
 database is the source of truth and the schedule is rebuilt from it on start. Jobs receive an id
 (never an object) and every error goes to one handler. A wake requested while a dispatch cycle
 runs is remembered and honoured when the cycle ends, never dropped.
+
+Shutdown, as python-telegram-bot's ``JobQueue.stop`` does it: first a stopping flag, set under
+the queue's lock, so that no job is added once shutdown starts; then the running cycle is
+drained; only then is APScheduler shut down. (APScheduler 3.x holds its job-store lock while it
+waits for running jobs, and a cycle ends by adding its next wake, which needs that lock: shutting
+the scheduler down first deadlocks whenever a cycle ends at that moment.)
 """
 
 from __future__ import annotations
@@ -39,15 +45,21 @@ class JobQueue:
         checks: dict[str, tuple[timedelta, Callable[[], bool]]],
         on_error: Callable[[BaseException], None],
         after_step: Callable[[], None] | None = None,
+        on_success: Callable[[], None] | None = None,
     ):
-        """``checks``: name -> (interval, has-anything-changed); a change wakes the step now."""
+        """``checks``: name -> (interval, has-anything-changed); a change wakes the step now.
+        ``on_success``: called after each step that raised nothing (a problem has cleared)."""
         self.id = f"jobqueue-{next(_IDS)}"
         self._step = step
         self._checks = checks
         self._on_error = on_error
         self._after_step = after_step
-        self._lock = threading.Lock()
+        self._on_success = on_success
+        # One condition guards the flags below; shutdown waits on it for running jobs to end.
+        self._lock = threading.Condition()
         self._running = False
+        self._active = 0  # jobs (cycles and checks) inside run_job
+        self.stopping = False
         self._pending: datetime | None = None
         self._scheduled_for: datetime | None = None
         self._scheduler = BackgroundScheduler(
@@ -76,6 +88,8 @@ class JobQueue:
 
     def wake_at(self, when: datetime) -> None:
         with self._lock:
+            if self.stopping:
+                return  # checked under the lock: no job is added once shutdown has begun
             if self._running:
                 self._pending = when if self._pending is None else min(self._pending, when)
                 return
@@ -92,11 +106,23 @@ class JobQueue:
             )
 
     def run_job(self, job: str) -> None:
-        if job.startswith("check:"):
-            _, changed = self._checks[job.removeprefix("check:")]
-            if changed():
-                self.wake_now()
-            return
+        with self._lock:
+            if self.stopping:
+                return
+            self._active += 1
+        try:
+            if job.startswith("check:"):
+                _, changed = self._checks[job.removeprefix("check:")]
+                if changed():
+                    self.wake_now()
+                return
+            self._dispatch()
+        finally:
+            with self._lock:
+                self._active -= 1
+                self._lock.notify_all()
+
+    def _dispatch(self) -> None:
         with self._lock:
             self._running = True
             self._scheduled_for = None
@@ -108,10 +134,16 @@ class JobQueue:
                 except Exception as exc:
                     self._on_error(exc)
                     next_wake = datetime.now(UTC) + ERROR_RETRY
+                else:
+                    if self._on_success is not None:
+                        self._on_success()
                 if self._after_step is not None:
                     self._after_step()
                 with self._lock:
                     pending, self._pending = self._pending, None
+                    stopping = self.stopping
+                if stopping:
+                    return
                 if pending is not None and pending <= datetime.now(UTC):
                     continue
                 if pending is not None:
@@ -127,8 +159,14 @@ class JobQueue:
         if event.exception is not None:
             self._on_error(event.exception)
 
-    def shutdown(self) -> None:
-        """Stop the timers and wait for a running cycle to finish."""
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Stop the timers: no new job from now on, wait up to ``timeout`` seconds for a running
+        cycle or check to end, then stop APScheduler. Returns whether they all ended (False:
+        one is stuck, e.g. in a hung database call; it is left behind, not waited for)."""
+        with self._lock:
+            self.stopping = True
+            drained = self._lock.wait_for(lambda: self._active == 0, timeout)
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=True)
+            self._scheduler.shutdown(wait=drained)
         _QUEUES.pop(self.id, None)
+        return drained

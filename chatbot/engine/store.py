@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from chatbot.content.model import CHAT_KINDS
 from chatbot.db.models import Account, AuditEntry, Chat, Post, PostState
 from chatbot.db.session import Database
 
@@ -40,6 +41,7 @@ class Candidate:
     due_at: datetime | None  # None: waits on its original
     original_state: str | None
     estimated_cost: float
+    chat: str | None = None
 
 
 def promote_approved(db: Database, now: datetime) -> int:
@@ -85,7 +87,13 @@ def candidates(db: Database, now: datetime, limit: int = 500) -> list[Candidate]
     )
     originals = (
         select(
-            Post.id, Post.key, Post.account_key, Post.kind, Post.scheduled_at, Post.estimated_cost
+            Post.id,
+            Post.key,
+            Post.account_key,
+            Post.kind,
+            Post.scheduled_at,
+            Post.estimated_cost,
+            Post.chat_key,
         )
         .where(ready, Post.depends_on_id.is_(None), Post.scheduled_at <= now, _not_paused_chat())
         .order_by(Post.scheduled_at, Post.seq, Post.id)
@@ -110,8 +118,8 @@ def candidates(db: Database, now: datetime, limit: int = 500) -> list[Candidate]
     )
     out = []
     with db.read() as session:
-        for pid, key, account, kind, scheduled, cost in session.execute(originals):
-            out.append(Candidate(pid, key, account, kind, scheduled, scheduled, None, cost))
+        for pid, key, account, kind, scheduled, cost, chat in session.execute(originals):
+            out.append(Candidate(pid, key, account, kind, scheduled, scheduled, None, cost, chat))
         for row in session.execute(reposts):
             pid, key, account, kind, scheduled, offset, cost, o_state, o_posted = row
             due = None
@@ -119,6 +127,48 @@ def candidates(db: Database, now: datetime, limit: int = 500) -> list[Candidate]
                 due = o_posted + timedelta(seconds=offset or 0)
             out.append(Candidate(pid, key, account, kind, scheduled, due, o_state, cost))
     return out
+
+
+def skip_unapproved(db: Database, now: datetime, chat_window: timedelta) -> list[Post]:
+    """Chat posts still not approved once their lateness window has passed (an edit mid-chat
+    voids an approval) can no longer go out: they are skipped with the reason, so the chat's
+    "next" moves on and a person is told, instead of a draft waiting silently for ever. Drafts
+    that follow an original which will never go out are skipped with it."""
+    original = aliased(Post)
+    with db.write() as session:
+        late = list(
+            session.scalars(
+                select(Post).where(
+                    Post.state == PostState.DRAFT,
+                    Post.depends_on_id.is_(None),
+                    Post.kind.in_(CHAT_KINDS),
+                    Post.scheduled_at < now - chat_window,
+                    _not_paused_chat(),
+                )
+            )
+        )
+        for post in late:
+            post.state = PostState.SKIPPED
+            post.state_reason = (
+                f"not approved by its time (due {post.scheduled_at:%Y-%m-%d %H:%M:%S}Z, "
+                f"lateness window {int(chat_window.total_seconds())} s), so it was skipped"
+            )
+            post.updated_at = now
+        orphans = list(
+            session.scalars(
+                select(Post)
+                .join(original, Post.depends_on_id == original.id)
+                .where(
+                    Post.state == PostState.DRAFT,
+                    original.state.in_((PostState.FAILED, PostState.SKIPPED, PostState.CANCELLED)),
+                )
+            )
+        )
+        for post in orphans:
+            post.state = PostState.SKIPPED
+            post.state_reason = "its original will not go out, so there is nothing to follow"
+            post.updated_at = now
+        return late
 
 
 def next_due(db: Database, now: datetime) -> datetime | None:

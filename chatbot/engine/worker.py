@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import TextIO
@@ -27,7 +28,7 @@ from chatbot.engine import store
 from chatbot.engine.clock import Clock, SystemClock
 from chatbot.engine.dispatcher import Dispatcher
 from chatbot.engine.jobqueue import JobQueue
-from chatbot.engine.notify import Notifier
+from chatbot.engine.notify import Notifier, Problems
 from chatbot.errors import ConfigError
 from chatbot.publishers.base import Publisher, PublishError, Unauthorized
 from chatbot.publishers.dryrun import DryRunPublisher
@@ -140,6 +141,7 @@ class Worker:
         self.stop_event = threading.Event()
         self.stop_signal: int | None = None
         self.notifier = Notifier(config.settings.notify.urls)
+        self.problems = Problems(self.notifier, self.clock.now)
         self.publishers = publishers or build_publishers(config, self.clock, out, db)
         worker = config.settings.worker
         self.executor = ThreadPoolExecutor(worker.concurrency, thread_name_prefix="send")
@@ -160,8 +162,9 @@ class Worker:
                 "content": (parse_duration(worker.refresh), self._changed),
                 "controls": (parse_duration(worker.control_poll), self._controlled),
             },
-            self._error,
+            self.problems.failed,
             after_step=self._check_idle,
+            on_success=self.problems.succeeded,
         )
 
     def _sent(self) -> None:
@@ -184,10 +187,6 @@ class Worker:
     def _check_idle(self) -> None:
         if self.until_idle and not self.dispatcher.in_flight and store.is_idle(self.db):
             self.stop_event.set()
-
-    def _error(self, exc: BaseException) -> None:
-        log.error("dispatch cycle failed", exc_info=exc, extra={"event": "worker.error"})
-        self.notifier("The posting worker hit an error", f"{type(exc).__name__}: {exc}")
 
     def _check_accounts(self) -> None:
         now = self.clock.now()
@@ -214,7 +213,9 @@ class Worker:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
 
-    def run(self) -> None:
+    def run(self) -> bool:
+        """Post until stopped (a signal, or idle with ``until_idle``). Returns whether every
+        thread ended within ``worker.stop_timeout`` (see ``shutdown``)."""
         with self.db.write() as session:
             sync_accounts(session, self.config)
         self._check_accounts()
@@ -229,13 +230,33 @@ class Worker:
             if self.stop_signal is not None:
                 log.info("stopping", extra={"event": "worker.stopping", "signal": self.stop_signal})
         finally:
-            self.shutdown()
+            clean = self.shutdown()
+        return clean
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> bool:
+        """Stop within ``worker.stop_timeout``: no new claim from now on; the running cycle is
+        drained; sends under way may finish until the deadline; claims never sent are given
+        back and a send still under way at the deadline is recorded as ``unknown`` (it may have
+        reached the platform: it is settled from the timeline at the next start, never resent),
+        so nothing is left in ``sending`` to wait for its lease. Returns whether every thread
+        ended; if not, the caller must exit without waiting for them."""
+        stop_timeout = parse_duration(self.config.settings.worker.stop_timeout)
+        deadline = time.monotonic() + stop_timeout.total_seconds()
         self.dispatcher.stopping = True
-        self.jobqueue.shutdown()
-        self.executor.shutdown(wait=True)
-        released = store.release_claims(self.db, list(self.dispatcher.in_flight), self.clock.now())
-        for publisher in self.publishers.values():
-            publisher.close()
-        log.info("worker stopped", extra={"event": "worker.stopped", "released": released})
+        cycles_done = self.jobqueue.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        sends_done = self.dispatcher.wait_for_sends(max(0.0, deadline - time.monotonic()))
+        released, unknown = self.dispatcher.settle_unfinished(self.clock.now())
+        if sends_done:
+            for publisher in self.publishers.values():
+                publisher.close()
+        log.info(
+            "worker stopped",
+            extra={
+                "event": "worker.stopped",
+                "released": released,
+                "cut_off": ",".join(unknown),
+                "clean": cycles_done and sends_done,
+            },
+        )
+        return cycles_done and sends_done

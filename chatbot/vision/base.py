@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -119,10 +120,12 @@ class RuleOptions(BaseModel):
 
 @dataclass
 class Context:
-    """What rules need besides the posts: platform limits and the card checker (if any)."""
+    """What rules need besides the posts: platform limits, the card checker (if any) and the
+    time of the check (None: times are not judged)."""
 
     platforms: Platforms = field(default_factory=Platforms)
     extra: dict[str, Any] = field(default_factory=dict)
+    now: datetime | None = None
 
 
 class Rule:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ BUILTIN_RULES: list[dict[str, Any]] = [
     {"id": "card.contrast", "kind": "card_contrast", "level": "error"},
     {"id": "card.alt-repeats-text", "kind": "alt_repeats_card", "level": "warning"},
     {"id": "platform.near-duplicate", "kind": "near_duplicate", "level": "error"},
+    {"id": "schedule.past", "kind": "past_time", "level": "warning"},
 ]
 
 
@@ -87,13 +89,19 @@ def load_rules(path: Path | None) -> tuple[list[Rule], list[ContentError]]:
 class Review:
     findings: list[Finding] = field(default_factory=list)
     errors: list[ContentError] = field(default_factory=list)
+    _by_post: dict[str, list[Finding]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_errors(self) -> bool:
         return bool(self.errors) or any(f.level == "error" for f in self.findings)
 
     def for_post(self, key: str) -> list[Finding]:
-        return [f for f in self.findings if f.post.key == key]
+        if self._by_post is None:
+            index: dict[str, list[Finding]] = {}
+            for finding in self.findings:
+                index.setdefault(finding.post.key, []).append(finding)
+            self._by_post = index
+        return list(self._by_post.get(key, ()))
 
     def blocking(self, key: str) -> list[Finding]:
         return [f for f in self.for_post(key) if f.level == "error"]
@@ -117,12 +125,14 @@ def review(
     extra: dict[str, Any] | None = None,
     graphics: Path | None = None,
     cards_dir: Path | None = None,
+    now: datetime | None = None,
 ) -> Review:
-    """Run every rule over ``content``; content errors are carried through, not raised."""
+    """Run every rule over ``content``; content errors are carried through, not raised.
+    ``now``: judge times against it (posts already past); None leaves times alone."""
     rules, rule_errors = load_rules(content.vision_path)
     if any(p.card for p in content.posts):
         extra = {**card_context(graphics, cards_dir), **(extra or {})}
-    context = Context(platforms=platforms or Platforms(), extra=extra or {})
+    context = Context(platforms=platforms or Platforms(), extra=extra or {}, now=now)
     findings: list[Finding] = []
     for rule in rules:
         findings.extend(rule.check_all(content.posts, context))

@@ -332,7 +332,7 @@ class CardContrast(Rule):
     def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
         if not post.card:
             return
-        from chatbot.cards.layout import CardFitError
+        from chatbot.cards.layout import CardFitError, MissingGlyphs
         from chatbot.errors import ContentError
 
         opts = self.options
@@ -340,12 +340,19 @@ class CardContrast(Rule):
         renderer = context.extra.get("renderer")
         if renderer is None:
             problem = context.extra.get("renderer_error", "no graphics folder with a brand kit")
-            yield self.finding(post, problem=f"card '{post.card}' cannot be rendered: {problem}")
+            message = f"card '{post.card}' cannot be rendered: {problem}"
+            yield Finding(post, "card.template", "error", message)
             return
         try:
             card = renderer.render(post.card, post.fields, post.platform, opts.display_width)
-        except (CardFitError, ContentError) as exc:
-            yield self.finding(post, problem=f"card '{post.card}': {exc}")
+        except MissingGlyphs as exc:
+            yield Finding(post, "card.glyph", "error", f"card '{post.card}': {exc}")
+            return
+        except CardFitError as exc:
+            yield Finding(post, "card.fit", "error", f"card '{post.card}': {exc}")
+            return
+        except ContentError as exc:
+            yield Finding(post, "card.template", "error", f"card '{post.card}': {exc}")
             return
         for check in card.checks:
             needed = opts.min_large if check.large else opts.min_normal
@@ -356,6 +363,45 @@ class CardContrast(Rule):
                     problem=f"card '{post.card}', box {check.box}: contrast {check.ratio:.2f}:1 "
                     f"is below {needed}:1 for {size} text (WCAG AA); change the colours",
                 )
+
+
+@register
+class PastTime(Rule):
+    """Posts whose time has already passed when the content is checked: they will not be
+    posted (unless they were sent already). One finding per chat or campaign, at its first
+    past post, with how many."""
+
+    kind = "past_time"
+    default_message = "{problem}"
+
+    def check_all(self, posts: Iterable[PostSpec], context: Context) -> Iterator[Finding]:
+        if context.now is None:
+            return
+        groups: dict[str, list[PostSpec]] = {}
+        for post in posts:
+            if self.applies_to(post):
+                groups.setdefault(post.group, []).append(post)
+        for group, members in groups.items():
+            past = sorted(
+                (p for p in members if p.scheduled_at < context.now),
+                key=lambda p: (p.scheduled_at, p.seq),
+            )
+            if not past:
+                continue
+            first = past[0]
+            when = f"{first.scheduled_at:%Y-%m-%d %H:%M}Z"
+            if len(past) == len(members):
+                problem = (
+                    f"{group} is entirely in the past (it began {when}); none of it will be "
+                    "posted: move it to a future date"
+                )
+            else:
+                problem = (
+                    f"{len(past)} of {len(members)} posts of {group} are already past (the "
+                    f"first, {first.key}, was due {when}); unless already sent, they will not "
+                    "be posted"
+                )
+            yield self.finding(first, problem=problem)
 
 
 def _words(text: str) -> str:

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from chatbot.config import Config, load_config
 from chatbot.db.models import User
-from chatbot.db.session import Database, open_database
+from chatbot.db.session import Database
 from chatbot.errors import ConfigError
 from chatbot.timeutil import utcnow, zone
 from chatbot.web.preview import Findings
@@ -43,6 +43,7 @@ def create_app(
     testing: bool = False,
 ) -> Flask:
     config = config or load_config(config_path)
+    config.require_accounts("the web app")
     secret = secret_key or os.environ.get(SECRET_ENV)
     if not secret or len(secret) < 32:
         raise ConfigError(
@@ -63,7 +64,7 @@ def create_app(
     CSRFProtect(app)
     app.extensions["chatbot"] = {
         "config": config,
-        "db": db or open_database(config.database_url),
+        "db": db or config.open_database(),
         "clock": clock,
         "findings": Findings(config),
     }

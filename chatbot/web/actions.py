@@ -30,6 +30,7 @@ from chatbot.web.pages import (
     user,
     visible_post,
 )
+from chatbot.web.preview import ReviewPending
 
 actions = Blueprint("actions", __name__)
 
@@ -62,7 +63,7 @@ def review_item() -> Response:
             else:
                 result = reject(s, item, user().name, note, now())
                 done(f"{item}: {len(result.changed)} posts rejected by {user().name}")
-    except UserError as exc:
+    except (UserError, ReviewPending) as exc:
         done(str(exc), ok=False)
     return back(url_for("pages.timeline"))
 

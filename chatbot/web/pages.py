@@ -38,7 +38,8 @@ from chatbot.db.session import Database
 from chatbot.queue import live
 from chatbot.queue.optout import is_opted_out
 from chatbot.queue.settle import needs_settling
-from chatbot.timeutil import zone
+from chatbot.queue.status import unapproved_soon
+from chatbot.timeutil import parse_duration, zone
 from chatbot.web.preview import length_of, linked
 from chatbot.web.users import authenticate, can
 
@@ -283,6 +284,9 @@ def _status(session: Any, key: str) -> live.ChatStatus:
 
 def _panel(status: live.ChatStatus) -> dict[str, Any]:
     nxt = status.next
+    drafts = [p for p in status.remaining if p.state == PostState.DRAFT]
+    whole_chat = len(drafts) > 1 and len(drafts) == len(status.remaining)
+    drafts = [p for p in status.remaining if p.state == PostState.DRAFT]
     reposts: dict[int, list[Post]] = defaultdict(list)
     for dep in status.dependents:
         if dep.depends_on_id is not None:
@@ -291,6 +295,12 @@ def _panel(status: live.ChatStatus) -> dict[str, Any]:
         "chat": status.chat,
         "state": status.state,
         "next": row(nxt) if nxt else None,
+        # Waiting on a person: not approved (skipped once its time has passed) or held.
+        # A chat nobody has approved yet is one flag, not one per question.
+        "unapproved_chat": whole_chat,
+        "flagged": []
+        if whole_chat
+        else [row(p) for p in status.remaining if p.state == PostState.DRAFT or p.held],
         "sent": [row(p) for p in status.sent],
         "rows": [(row(p), reposts.get(p.id, [])) for p in status.posts],
         "tz": status.chat.timezone,
@@ -312,8 +322,16 @@ def attention() -> Any:
             )
         )
         paused = list(s.scalars(select(Account).where(Account.paused.is_(True))))
+        horizon = parse_duration(config().settings.review.warn_before)
+        unapproved, unapproved_total = unapproved_soon(s, now(), horizon)
     return render_template(
-        "attention.html", rows=[row(p) for p in posts], paused=paused, tz=viewer_zone()
+        "attention.html",
+        rows=[row(p) for p in posts],
+        paused=paused,
+        unapproved=[row(p) for p in unapproved],
+        unapproved_total=unapproved_total,
+        warn_before=config().settings.review.warn_before,
+        tz=viewer_zone(),
     )
 
 

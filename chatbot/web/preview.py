@@ -3,9 +3,11 @@ the limit, and the vision findings (computed once per version of the content fil
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
@@ -51,37 +53,84 @@ def length_of(text: str, platform: str, limit: int) -> tuple[int, bool]:
     return used, used <= limit
 
 
+class ReviewPending(Exception):
+    """The whole-content review is still running (a large queue); the page says so."""
+
+
+def content_digest(config: Config) -> str:
+    """What the review depends on: the config, every content file's bytes, and the graphics
+    (templates, brand kit, fonts, logos) by name, size and time. Cheap next to a review."""
+    digest = hashlib.sha256()
+    for path in (config.path,):
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    root = config.content_dir
+    if root.is_dir():
+        for path in sorted(p for p in root.rglob("*.y*ml") if p.is_file()):
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    graphics = config.graphics_dir
+    if graphics.is_dir():
+        for path in sorted(p for p in graphics.rglob("*") if p.is_file()):
+            stat = path.stat()
+            digest.update(
+                f"{path.relative_to(graphics)}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+            )
+    return digest.hexdigest()
+
+
+# One review per version of the content, shared by every app (and gunicorn thread) in the
+# process; computed in one background thread, so no page and no lock waits on another's review.
+_REVIEWS: OrderedDict[str, Future[tuple[ContentSet, Review]]] = OrderedDict()
+_REVIEWS_LOCK = threading.Lock()
+_REVIEWER = ThreadPoolExecutor(1, thread_name_prefix="review")
+_KEEP = 4
+
+
+def _compute(config: Config) -> tuple[ContentSet, Review]:
+    content = load_content(config)
+    result = review(
+        content,
+        config.settings.platforms,
+        graphics=config.graphics_dir,
+        cards_dir=config.cards_dir,
+    )
+    return content, result
+
+
 @dataclass
 class Findings:
-    """The content as files say it is now and the review of it, cached by file times."""
+    """The content as the files say it is now, and the review of it, for the web app.
+
+    ``current(wait)`` returns the review of the files as they are, computing it at most once
+    per version (by content hash) in the background; it waits at most ``wait`` seconds and
+    then raises ``ReviewPending``: a page never blocks on a whole-queue review."""
 
     config: Config
-    _stamp: tuple[tuple[str, float], ...] | None = None
-    _content: ContentSet | None = None
-    _review: Review | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _files(self) -> tuple[tuple[str, float], ...]:
-        root = self.config.content_dir
-        if not root.is_dir():
-            return ()
-        return tuple(
-            sorted((str(p), p.stat().st_mtime) for p in Path(root).rglob("*.y*ml") if p.is_file())
-        )
+    def _future(self) -> Future[tuple[ContentSet, Review]]:
+        key = f"{self.config.path}|{content_digest(self.config)}"
+        with _REVIEWS_LOCK:
+            future = _REVIEWS.get(key)
+            if future is None or (future.done() and future.exception() is not None):
+                future = _REVIEWER.submit(_compute, self.config)
+                _REVIEWS[key] = future
+                while len(_REVIEWS) > _KEEP:
+                    _REVIEWS.popitem(last=False)
+            _REVIEWS.move_to_end(key)
+        return future
 
-    def current(self) -> tuple[ContentSet, Review]:
-        with self._lock:
-            stamp = self._files()
-            if stamp != self._stamp or self._content is None or self._review is None:
-                content = load_content(self.config)
-                self._review = review(
-                    content,
-                    self.config.settings.platforms,
-                    graphics=self.config.graphics_dir,
-                    cards_dir=self.config.cards_dir,
-                )
-                self._content, self._stamp = content, stamp
-            return self._content, self._review
+    def current(self, wait: float = 30.0) -> tuple[ContentSet, Review]:
+        try:
+            return self._future().result(timeout=wait)
+        except TimeoutError:
+            raise ReviewPending(
+                "the review of the content is still running (a large queue takes a few "
+                "seconds); try again in a moment"
+            ) from None
 
-    def for_post(self, key: str) -> list[Finding]:
-        return self.current()[1].for_post(key)
+    def for_post(self, key: str, wait: float = 2.0) -> list[Finding] | None:
+        """The post's findings, or None while the review is still running."""
+        try:
+            return self.current(wait)[1].for_post(key)
+        except ReviewPending:
+            return None

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,9 +30,24 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 MIN_PASSWORD = 12
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-_hasher = PasswordHasher()
-# Verified when the name is unknown, so a wrong name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a real password, only here for timing")
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+
+@lru_cache(maxsize=1)
+def hasher() -> PasswordHasher:
+    """argon2id with the library's recommended parameters, built on first use (not at import:
+    every CLI command imports this module)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Verified when the name is unknown, so a wrong name takes as long as a wrong password.
+    return hasher().hash("not a real password, only here for timing")
 
 
 def can(user: User | None, action: str) -> bool:
@@ -68,7 +83,7 @@ def add_user(
         raise UserError(f"there is already a user called {name!r}; remove it first to replace it")
     user = User(
         name=name,
-        password_hash=_hasher.hash(password),
+        password_hash=hasher().hash(password),
         role=role,
         account_key=account,
         created_at=now,
@@ -86,14 +101,16 @@ def remove_user(session: Session, name: str) -> None:
 
 
 def authenticate(session: Session, name: str, password: str, now: datetime) -> User | None:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     user = session.scalars(select(User).where(User.name == name)).first()
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        hasher().verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None:
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = hasher().hash(password)
     user.last_login_at = now
     return user
