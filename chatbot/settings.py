@@ -180,8 +180,31 @@ class Live(_Strict):
 
 
 class Web(_Strict):
-    secure_cookies: bool = Field(
-        False, description="Send the session cookie only over HTTPS; set true when deployed."
+    secure_cookies: bool | None = Field(
+        None,
+        description="Send the session cookie only over HTTPS; unset, it is on when "
+        "web.public_url starts with https://.",
+    )
+    session_lifetime: str = Field(
+        "14d", description="A sign-in lasts this long at most (signing out ends it at once)."
+    )
+    sign_in_attempts: int = Field(
+        5,
+        ge=1,
+        description="Failed sign-ins in a row (per user name, and per client address) before "
+        "further attempts are refused for a while.",
+    )
+    sign_in_lockout: str = Field(
+        "30s",
+        description="The first wait after too many failed sign-ins; it doubles with each "
+        "further failure, up to an hour.",
+    )
+    proxy_hops: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Reverse proxies in front of the app whose X-Forwarded-For to trust for "
+        "the client's address (0: none, use the connection's address).",
     )
     page_size: int = Field(
         300, ge=10, le=5000, description="Posts listed per timeline page before 'later posts'."
@@ -191,6 +214,17 @@ class Web(_Strict):
         description="The web app's address as partners reach it: invite links and OAuth "
         "redirects (register {public_url}/connect/x/callback with X) are built from it.",
     )
+
+    @field_validator("session_lifetime", "sign_in_lockout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return _check_duration(value)
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.public_url.lower().startswith("https://")
 
 
 class Connect(_Strict):

@@ -80,17 +80,84 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Limits on what one file may make the tool do. A YAML alias repeats a node without copying it:
+# nine lines of nested aliases stand for 387 million strings ("billion laughs"), and every walk
+# over the tree (validation, the hashtag check, line lookups) would visit them all. So the tree
+# is measured once, in the time its distinct nodes take, before anything walks it.
+MAX_FILE_BYTES = 2_000_000
+MAX_NODES = 200_000  # values after expanding aliases; 10,000 posts are about 40,000
+MAX_DEPTH = 40
+
+
+def _measure(root: yaml.Node) -> tuple[int, int]:
+    """(nodes after expanding aliases, depth) of the tree, visiting each distinct node once."""
+    sizes: dict[int, tuple[int, int]] = {}
+    # Post-order without recursion: a deeply nested file must not exhaust Python's stack.
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                children.extend((key, value))
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        count, depth = 1, 1
+        for child in children:
+            child_count, child_depth = sizes.get(id(child), (1, 1))
+            count += child_count
+            depth = max(depth, child_depth + 1)
+            if count > MAX_NODES:
+                break
+        sizes[id(node)] = (min(count, MAX_NODES + 1), depth)
+    return sizes[id(root)]
+
+
 def load_yaml(path: Path, error: type[UserError] = UserError) -> LocatedYaml:
-    """Read and parse ``path``; a syntax error becomes a one-line ``error`` with the line."""
+    """Read and parse ``path``; a syntax error becomes a one-line ``error`` with the line.
+
+    The file is parsed once into a node tree (whose marks give every value's line); the tree
+    is measured against the limits above, then turned into data."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise error("file not found", path) from None
+    if size > MAX_FILE_BYTES:
+        raise error(
+            f"the file is {size / 1e6:.1f} MB, over the {MAX_FILE_BYTES / 1e6:.0f} MB a content "
+            "or config file may be; split it into several files",
+            path,
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error("file not found", path) from None
     except UnicodeDecodeError as exc:
         raise error(f"not UTF-8 text ({exc.reason}); save the file as UTF-8", path) from None
+    loader = _UniqueKeyLoader(text)
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
+        if root is not None:
+            nodes, depth = _measure(root)
+            if nodes > MAX_NODES:
+                raise error(
+                    f"the file expands to more than {MAX_NODES:,} values (YAML aliases "
+                    "repeating aliases?); write the content out plainly",
+                    path,
+                )
+            if depth > MAX_DEPTH:
+                raise error(
+                    f"values are nested {depth} levels deep, more than {MAX_DEPTH}; "
+                    "flatten the file",
+                    path,
+                )
+        data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -100,6 +167,10 @@ def load_yaml(path: Path, error: type[UserError] = UserError) -> LocatedYaml:
         raise error(f"invalid YAML: {problem}", path, line) from None
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", path) from None
+    except RecursionError:
+        raise error(f"values are nested too deeply (over {MAX_DEPTH} levels)", path) from None
+    finally:
+        loader.dispose()
     _refuse_eaten_hashtags(path, text, root, error)
     return LocatedYaml(path, data, root)
 

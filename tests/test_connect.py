@@ -32,7 +32,7 @@ from chatbot.publishers.base import OutgoingPost, Unauthorized
 from chatbot.publishers.mastodon import clear_instance_cache
 from chatbot.queue.apply import apply_plan
 from chatbot.web import create_app
-from chatbot.web.users import add_user
+from chatbot.web.users import add_user, new_password
 from tests.blueskyserver import BlueskyServer
 from tests.conftest import write
 from tests.enginekit import clear_credentials
@@ -97,9 +97,9 @@ class Site:
         with self.db.write() as session:
             apply_plan(session, load_content(self.config), self.config, NOW, "maty")
             accounts = set(self.config.settings.accounts)
-            add_user(session, "olga", PASSWORD, "organizer", None, NOW, accounts)
-            add_user(session, "pat", PASSWORD, "partner", "masslib", NOW, accounts)
-            add_user(session, "nora", PASSWORD, "partner", "nela", NOW, accounts)
+            add_user(session, "olga", new_password(PASSWORD), "organizer", None, NOW, accounts)
+            add_user(session, "pat", new_password(PASSWORD), "partner", "masslib", NOW, accounts)
+            add_user(session, "nora", new_password(PASSWORD), "partner", "nela", NOW, accounts)
         self.app = create_app(
             config=self.config, db=self.db, secret_key=SECRET, clock=self.clock.now
         )

@@ -297,28 +297,52 @@ def test_monthly_budget_holds_posts_that_would_exceed_it(tmp_path: Path, server:
     eng.close()
 
 
-def test_media_upload_with_alt_text(engine: Engine, tmp_path: Path) -> None:
-    Image.new("RGB", (1600, 900), "#1d3557").save(tmp_path / "card.png")
-    engine.content(
-        "campaigns",
-        "c",
-        f"""
-        id: c
-        accounts: [nela]
-        posts:
-          - text: Read the resolution
-            image: {tmp_path / "card.png"}
-            alt: Quote card with the ALA resolution text
-            at: 2026-12-03 20:00
-    """,
-    )
+IMAGE_CAMPAIGN = """
+id: c
+accounts: [nela]
+posts:
+  - text: Read the resolution
+    image: images/card.png
+    alt: Quote card with the ALA resolution text
+    at: 2026-12-03 20:00
+"""
+
+
+def test_media_upload_with_alt_text(engine: Engine) -> None:
+    image = engine.root / "content" / "images" / "card.png"
+    image.parent.mkdir(parents=True)
+    Image.new("RGB", (1600, 900), "#1d3557").save(image)
+    engine.content("campaigns", "c", IMAGE_CAMPAIGN)
     engine.apply_and_approve("c")
     engine.clock.set(T0)
     engine.dispatcher().run_due()
     [tweet] = engine.server.posts_by("nelib")
     [media_id] = tweet.media_ids
     assert engine.server.media[media_id]["alt_text"] == "Quote card with the ALA resolution text"
-    assert engine.server.media[media_id]["bytes"] == (tmp_path / "card.png").stat().st_size
+    assert engine.server.media[media_id]["bytes"] == image.stat().st_size
+
+
+def test_the_worker_checks_an_image_again_before_uploading_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Approved as a real image inside the content folder, then swapped for a link to the
+    deployment's .env: the worker refuses it before any upload and a person is told."""
+    image = engine.root / "content" / "images" / "card.png"
+    image.parent.mkdir(parents=True)
+    Image.new("RGB", (1600, 900), "#1d3557").save(image)
+    engine.content("campaigns", "c", IMAGE_CAMPAIGN)
+    engine.apply_and_approve("c")
+    secret = tmp_path / ".env"
+    secret.write_text("LFP_ACCESS_SECRET=do-not-upload\n")
+    image.unlink()
+    image.symlink_to(secret)
+    engine.clock.set(T0)
+    engine.dispatcher().run_due()
+    post = engine.post("c/p1")
+    assert post.state == PostState.FAILED
+    assert "points outside the content folder" in (post.state_reason or "")
+    assert engine.server.media == {} and engine.server.posts_by("nelib") == []
+    assert engine.notifier.sent[-1][0] == "Post c/p1 failed"
 
 
 def test_expired_lease_is_reconciled_not_resent(engine: Engine) -> None:

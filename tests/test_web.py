@@ -96,6 +96,41 @@ def test_preview_shows_text_length_card_alt_times_and_findings(web: WebProject) 
     assert "fr-chat/q1@nela" in filtered and "fr-chat/q1@masslib" not in filtered
 
 
+def test_reviewers_see_an_attached_image_and_never_another_file(
+    example: Project, db_url: str
+) -> None:
+    from PIL import Image
+
+    image = example.root / "content" / "images" / "flyer.png"
+    image.parent.mkdir()
+    Image.new("RGB", (640, 360), "#4b2a8a").save(image)
+    (example.root / "content" / "campaigns" / "flyer.yaml").write_text(
+        "id: flyer\naccounts: [lfp]\nposts:\n  - text: Come to the library board meeting\n"
+        "    image: images/flyer.png\n    alt: A purple flyer for the board meeting\n"
+        "    at: 2026-12-10 18:00\n"
+    )
+    web = WebProject(example.root, db_url)
+    try:
+        post_id = web.post_id("flyer/p1")
+        olga = web.client("olga")
+        page = olga.get(f"/posts/{post_id}").text
+        assert f'src="/posts/{post_id}/image"' in page
+        assert 'alt="A purple flyer for the board meeting"' in page
+        assert "<code>images/flyer.png</code>" in page
+        shown = olga.get(f"/posts/{post_id}/image")
+        assert shown.status_code == 200 and shown.mimetype == "image/png"
+        assert shown.data == image.read_bytes()
+        assert web.client("pat").get(f"/posts/{post_id}/image").status_code == 404
+        secret = example.root / ".env"
+        secret.write_text("CHATBOT_SECRET_KEY=do-not-show\n")
+        image.unlink()
+        image.symlink_to(secret)
+        refused = olga.get(f"/posts/{post_id}/image")
+        assert refused.status_code == 404 and b"do-not-show" not in refused.data
+    finally:
+        web.db.dispose()
+
+
 ROLE_RULES = {
     # action: roles allowed
     "attention": {"olga", "rita", "hank"},

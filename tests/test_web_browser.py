@@ -199,7 +199,7 @@ def test_partner_connects_bluesky_by_invite_then_pauses_and_disconnects(
     from cryptography.fernet import Fernet
 
     from chatbot.db.models import Account, Credential
-    from chatbot.web.users import add_user
+    from chatbot.web.users import add_user, new_password
     from tests.blueskyserver import BlueskyServer
 
     pds = BlueskyServer().start()
@@ -215,7 +215,9 @@ def test_partner_connects_bluesky_by_invite_then_pauses_and_disconnects(
     web = WebProject(example.root)
     with web.db.write() as session:
         accounts = set(web.config.settings.accounts)
-        add_user(session, "mlab", PASSWORD, "partner", "masslib_bsky", web.now, accounts)
+        add_user(
+            session, "mlab", new_password(PASSWORD), "partner", "masslib_bsky", web.now, accounts
+        )
     server = make_server("127.0.0.1", 0, web.app, threaded=True)
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

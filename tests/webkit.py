@@ -17,7 +17,7 @@ from chatbot.db import Post, open_database
 from chatbot.db.session import Database
 from chatbot.queue.apply import apply_plan
 from chatbot.web import create_app
-from chatbot.web.users import add_user
+from chatbot.web.users import add_user, new_password
 
 NOW = datetime(2026, 12, 4, 0, 0, tzinfo=UTC)  # 19:00 EST, an hour before the example chat
 PASSWORD = "correct horse battery staple"
@@ -43,11 +43,18 @@ class WebProject:
         self.config = load_config(str(config_path))
         self.db: Database = open_database(self.config.database_url)
         self.now = NOW
+        password = new_password(PASSWORD)
         with self.db.write() as session:
             apply_plan(session, load_content(self.config), self.config, NOW, "maty")
             for name, (role, account) in USERS.items():
                 add_user(
-                    session, name, PASSWORD, role, account, NOW, set(self.config.settings.accounts)
+                    session,
+                    name,
+                    password,
+                    role,
+                    account,
+                    NOW,
+                    set(self.config.settings.accounts),
                 )
         self.app: Flask = create_app(
             config=self.config, db=self.db, secret_key=SECRET, clock=lambda: self.now

@@ -19,6 +19,7 @@ from chatbot.cards.contrast import contrast_ratio, is_large_text
 from chatbot.cards.layout import Fitted, choose_font, fit, font
 from chatbot.cards.template import Brand, CardTemplate, load_brand, load_template
 
+# A card is re-encoded as a palette PNG when over these (Bluesky's own limit is 2 MB).
 UPLOAD_LIMITS = {"x": 5_000_000, "dryrun": 5_000_000, "mastodon": 8_000_000, "bluesky": 2_000_000}
 
 

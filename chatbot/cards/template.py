@@ -7,6 +7,7 @@ platform's canvas size.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,7 +18,7 @@ from chatbot.cards.contrast import parse_color
 from chatbot.content.load import validate_model
 from chatbot.content.located import located_error
 from chatbot.errors import ContentError
-from chatbot.yamlmarks import load_yaml
+from chatbot.yamlmarks import LocatedYaml, PathKey, load_yaml
 
 DEFAULT_SIZES = {
     "x": (1600, 900),
@@ -114,25 +115,59 @@ def load_brand(graphics: Path) -> Brand:
             raise located_error(
                 doc, ("colors", name), f"{value!r} is not a colour; write #rrggbb"
             ) from None
-    fonts = {}
-    for key in ("regular", "bold"):
-        font = graphics / getattr(model.fonts, key)
-        if not font.is_file():
-            raise located_error(doc, ("fonts", key), f"font file {font} not found")
-        fonts[key] = font
-    fallbacks = []
-    for index, name in enumerate(model.fonts.fallbacks):
-        font = graphics / name
-        if not font.is_file():
-            raise located_error(doc, ("fonts", "fallbacks", index), f"font file {font} not found")
-        fallbacks.append(font)
-    logo = graphics / model.logo if model.logo else None
-    if logo is not None and not logo.is_file():
-        raise located_error(doc, ("logo",), f"logo file {logo} not found")
+    fonts = {
+        key: _graphics_file(doc, ("fonts", key), graphics, getattr(model.fonts, key), "font")
+        for key in ("regular", "bold")
+    }
+    fallbacks = [
+        _graphics_file(doc, ("fonts", "fallbacks", index), graphics, name, "font")
+        for index, name in enumerate(model.fonts.fallbacks)
+    ]
+    logo = _image_file(doc, ("logo",), graphics, model.logo, "logo") if model.logo else None
     return Brand(path, colors, fonts, tuple(fallbacks), logo)
 
 
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def inside(folder: Path, name: str | Path) -> Path | None:
+    """``folder / name`` with symlinks followed, or None if that leaves ``folder``."""
+    root = folder.resolve()
+    path = (root / name).resolve()
+    return path if path.is_relative_to(root) else None
+
+
+def _graphics_file(doc: LocatedYaml, keys: PathKey, graphics: Path, name: str, what: str) -> Path:
+    path = inside(graphics, name)
+    if path is None:
+        raise located_error(
+            doc, keys, f"{what} {name!r} is outside {graphics}; keep the brand kit's files there"
+        )
+    if not path.is_file():
+        raise located_error(doc, keys, f"{what} file {graphics / name} not found")
+    return path
+
+
+def _image_file(doc: LocatedYaml, keys: PathKey, graphics: Path, name: str, what: str) -> Path:
+    from PIL import Image, UnidentifiedImageError
+
+    path = _graphics_file(doc, keys, graphics, name, what)
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise located_error(
+            doc, keys, f"{what} {graphics / name} is not an image (use a PNG, JPEG or WebP file)"
+        ) from None
+    return path
+
+
 def load_template(graphics: Path, name: str, brand: Brand) -> CardTemplate:
+    if not _TEMPLATE_NAME.match(name):
+        raise ContentError(
+            f"{name!r} is not a card template's name (lower-case letters, digits, - or _: the "
+            f"name of a file in {graphics / 'templates'}, never a path)"
+        )
     path = graphics / "templates" / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (graphics / "templates").glob("*.yaml"))
@@ -150,10 +185,8 @@ def load_template(graphics: Path, name: str, brand: Brand) -> CardTemplate:
             f"unknown colour {model.background!r}; use a "
             f"brand colour ({', '.join(brand.colors)}) or #rrggbb",
         )
-    if model.background_image and not (graphics / model.background_image).is_file():
-        raise located_error(
-            doc, ("background_image",), f"image {graphics / model.background_image} not found"
-        )
+    if model.background_image:
+        _image_file(doc, ("background_image",), graphics, model.background_image, "image")
     for index, box in enumerate(model.boxes):
         keys = ("boxes", index)
         x, y, w, h = box.box
@@ -172,7 +205,8 @@ def load_template(graphics: Path, name: str, brand: Brand) -> CardTemplate:
                 f"unknown colour {box.color!r}; use a "
                 f"brand colour ({', '.join(brand.colors)}) or #rrggbb",
             )
-        if box.font not in brand.fonts and not (graphics / box.font).is_file():
+        font_file = inside(graphics, box.font)
+        if box.font not in brand.fonts and (font_file is None or not font_file.is_file()):
             raise located_error(
                 doc,
                 (*keys, "font"),

@@ -12,7 +12,17 @@ from sqlalchemy import select
 from chatbot.cli.app import App
 from chatbot.db.models import User
 from chatbot.queue.apply import audit
-from chatbot.web.users import ROLES, add_user, remove_user
+from chatbot.web.users import (
+    ROLES,
+    NewPassword,
+    add_user,
+    check_name,
+    check_role,
+    new_password,
+    remove_user,
+    set_password,
+    set_role,
+)
 
 pass_app = click.make_pass_decorator(App)
 
@@ -47,6 +57,16 @@ def user_group() -> None:
     """Who may sign in to the web app, and with which role."""
 
 
+def _read_password(password_stdin: bool) -> NewPassword:
+    """Read and hash the password before any transaction is opened (argon2 is slow on
+    purpose; a write transaction held meanwhile would stall the worker)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return new_password(password)
+
+
 @user_group.command("add")
 @click.argument("name")
 @click.option("--role", required=True, type=click.Choice(ROLES), help="What the user may do.")
@@ -60,13 +80,13 @@ def user_add(
     app: App, name: str, role: str, account: str | None, password_stdin: bool, by: str | None
 ) -> None:
     """Add NAME; the password is asked for (never given on the command line)."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    known = set(app.config.settings.accounts)
+    check_name(name)
+    check_role(role, account, known)
+    password = _read_password(password_stdin)
     now = app.now()
     with app.db.write() as session:
-        add_user(session, name, password, role, account, now, set(app.config.settings.accounts))
+        add_user(session, name, password, role, account, now, known)
         audit(session, now, by or app.default_actor(), "user.add", name, role=role)
     app.console.print(f"added {name} ({role}{', ' + account if account else ''})", markup=False)
 
@@ -85,6 +105,38 @@ def user_list(app: App) -> None:
             f"{user.name:<20} {user.role:<10} {user.account_key or '-':<12} last sign-in {seen}",
             markup=False,
         )
+
+
+@user_group.command("password")
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+@click.option("--by", default=None, help="Who is changing it (for the audit log).")
+@pass_app
+def user_password(app: App, name: str, password_stdin: bool, by: str | None) -> None:
+    """Give NAME a new password; every session it had ends."""
+    password = _read_password(password_stdin)
+    now = app.now()
+    with app.db.write() as session:
+        ended = set_password(session, name, password)
+        audit(session, now, by or app.default_actor(), "user.password", name, sessions=ended)
+    app.console.print(f"{name}: new password; {ended} sessions ended", markup=False)
+
+
+@user_group.command("role")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="The new role.")
+@click.option("--account", help="For a partner: the account key whose posts it sees.")
+@click.option("--by", default=None, help="Who is changing it (for the audit log).")
+@pass_app
+def user_role(app: App, name: str, role: str, account: str | None, by: str | None) -> None:
+    """Give NAME another role (or a partner another account); every session it had ends."""
+    now = app.now()
+    with app.db.write() as session:
+        ended = set_role(session, name, role, account, set(app.config.settings.accounts))
+        audit(session, now, by or app.default_actor(), "user.role", name, role=role, sessions=ended)
+    app.console.print(f"{name} is now {role}; {ended} sessions ended", markup=False)
 
 
 @user_group.command("remove")

@@ -2,13 +2,15 @@
 
 X's OAuth 2.0 access tokens last two hours and each refresh *rotates* the refresh token: the old
 one stops working. Two workers refreshing at once would make one of them fail and could lose
-the account. So a refresh happens inside a write transaction holding the credential's row
-(``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite); the second worker,
-once it gets the row, sees the version changed and uses the new token without refreshing.
+the account. So one worker claims the refresh with a lease on the credential's row (a short
+transaction: ``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), calls the
+token endpoint with no transaction open, and records the new tokens; the others wait for the
+row's version to change and use the new token without refreshing.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -85,40 +87,84 @@ def access_token(
     db: Database,
     box: TokenBox,
     account: str,
-    now: datetime,
+    now: Callable[[], datetime],
     margin: timedelta,
     refresher: Callable[[str], TokenSet],
+    wait: float = 30.0,
 ) -> str:
-    """A valid access token, refreshed first when it expires within ``margin``."""
-    found = load(db, box, account)
-    if found is None:
-        raise RefreshFailed(f"{account} is not connected (or was disconnected)")
-    row, secrets = found
-    if row.expires_at is None or row.expires_at - now > margin:
-        return str(secrets["access_token"])
-    with db.write() as session:
-        locked = session.scalars(
-            select(Credential).where(Credential.account_key == account).with_for_update()
-        ).first()
-        if locked is None:
-            raise RefreshFailed(f"{account} was disconnected")
-        secrets = box.open(locked.secret)
-        if locked.version != row.version or (
-            locked.expires_at is not None and locked.expires_at - now > margin
-        ):
-            return str(secrets["access_token"])  # another worker refreshed it meanwhile
-        refresh = secrets.get("refresh_token")
+    """A valid access token, refreshed first when it expires within ``margin``.
+
+    X rotates the refresh token on every refresh, so only one worker may refresh. The one that
+    claims the refresh (a lease on the credential's row, taken in a short transaction) calls
+    the token endpoint with no transaction open, then records the new tokens; the others wait
+    for the row's version to change and use the new token. A lease whose worker died expires
+    after ``REFRESH_LEASE``."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = load(db, box, account)
+        if found is None:
+            raise RefreshFailed(f"{account} is not connected (or was disconnected)")
+        row, secrets = found
+        if row.expires_at is None or row.expires_at - now() > margin:
+            return str(secrets["access_token"])
+        if _claim_refresh(db, account, row.version, now()):
+            break
+        if time.monotonic() > deadline:
+            raise RefreshFailed(f"another worker's refresh of {account}'s token did not finish")
+        time.sleep(REFRESH_POLL)
+    refresh = secrets.get("refresh_token")
+    try:
         if not refresh:
             raise RefreshFailed(f"{account}'s access token expired and there is no refresh token")
         fresh = refresher(str(refresh))
-        secrets["access_token"] = fresh.access_token
-        if fresh.refresh_token:
-            secrets["refresh_token"] = fresh.refresh_token
+    except BaseException:
+        _release_refresh(db, account, row.version)
+        raise
+    secrets["access_token"] = fresh.access_token
+    if fresh.refresh_token:
+        secrets["refresh_token"] = fresh.refresh_token
+    with db.write() as session:
+        locked = _locked_row(session, account)
+        if locked.version != row.version:  # our lease expired and another worker refreshed
+            return str(box.open(locked.secret)["access_token"])
         locked.secret = box.seal(secrets)
         locked.expires_at = fresh.expires_at
         locked.version += 1
-        locked.refreshed_at = now
-        return fresh.access_token
+        locked.refreshed_at = now()
+        locked.refreshing_until = None
+    return fresh.access_token
+
+
+REFRESH_LEASE = timedelta(seconds=60)
+REFRESH_POLL = 0.05
+
+
+def _locked_row(session: Session, account: str) -> Credential:
+    locked = session.scalars(
+        select(Credential).where(Credential.account_key == account).with_for_update()
+    ).first()
+    if locked is None:
+        raise RefreshFailed(f"{account} was disconnected")
+    return locked
+
+
+def _claim_refresh(db: Database, account: str, version: int, now: datetime) -> bool:
+    """Take the refresh lease if nobody holds it and nobody refreshed since ``version``."""
+    with db.write() as session:
+        locked = _locked_row(session, account)
+        if locked.version != version:
+            return False  # refreshed meanwhile: the caller reads the new token
+        if locked.refreshing_until is not None and locked.refreshing_until > now:
+            return False
+        locked.refreshing_until = now + REFRESH_LEASE
+        return True
+
+
+def _release_refresh(db: Database, account: str, version: int) -> None:
+    with db.write() as session:
+        row = session.scalars(select(Credential).where(Credential.account_key == account)).first()
+        if row is not None and row.version == version:
+            row.refreshing_until = None
 
 
 def rotate_all(db: Database, box: TokenBox) -> int:

@@ -49,12 +49,15 @@ def find(session: Session, token: str, now: datetime) -> Invite:
     return invite
 
 
-def begin_oauth(invite: Invite) -> str:
-    """Start an OAuth round trip for ``invite``: returns the ``state`` to send. The caller keeps
-    the round trip's secret (PKCE verifier, app credentials) sealed in ``oauth_secret``."""
-    state = secrets.token_urlsafe(32)
+def new_state() -> str:
+    """A fresh OAuth ``state`` to send with the sign-in request."""
+    return secrets.token_urlsafe(32)
+
+
+def begin_oauth(invite: Invite, state: str) -> None:
+    """Start an OAuth round trip for ``invite`` with ``state``. The caller keeps the round
+    trip's secret (PKCE verifier, app credentials) sealed in ``oauth_secret``."""
     invite.oauth_state_hash = digest(state)
-    return state
 
 
 def by_state(session: Session, state: str, now: datetime) -> Invite:

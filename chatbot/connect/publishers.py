@@ -57,7 +57,7 @@ def connected_publisher(config: Config, db: Database, key: str, clock: Clock) ->
 
         def token() -> str:
             try:
-                return credentials.access_token(db, box, key, clock.now(), margin, refresher)
+                return credentials.access_token(db, box, key, clock.now, margin, refresher)
             except (RefreshFailed, PublishError) as exc:
                 message = getattr(exc, "message", str(exc))
                 store.add_audit(

@@ -86,39 +86,41 @@ def open_invite(db: Database, token: str, now: datetime) -> Invite:
 
 
 def start_oauth(db: Database, config: Config, token: str, now: datetime, box: TokenBox) -> str:
-    """The platform sign-in URL for the invite's account; remembers state and PKCE verifier."""
-    with db.write() as session:
-        invite = invites.find(session, token, now)
-        account = config.settings.accounts[invite.account_key]
-        if account.platform == "x":
-            from chatbot.publishers.x import x_authorization_url
+    """The platform sign-in URL for the invite's account; remembers state and PKCE verifier.
 
-            app = x_app(config)
-            state = invites.begin_oauth(invite)
-            url, verifier = x_authorization_url(app, state)
-            invite.oauth_secret = box.seal({"verifier": verifier})
-            return url
-        if account.platform == "mastodon":
-            from chatbot.publishers.mastodon import (
-                mastodon_authorization_url,
-                mastodon_register_app,
+    Network calls (registering the app on a Mastodon instance) happen between two short
+    transactions, never inside one: SQLite has one writer, and the worker is it."""
+    invite = open_invite(db, token, now)
+    account = config.settings.accounts[invite.account_key]
+    if account.platform == "x":
+        from chatbot.publishers.x import x_authorization_url
+
+        app = x_app(config)
+        state = invites.new_state()
+        url, verifier = x_authorization_url(app, state)
+        sealed = box.seal({"verifier": verifier})
+    elif account.platform == "mastodon":
+        from chatbot.publishers.mastodon import mastodon_authorization_url, mastodon_register_app
+
+        instance = account.instance_url or ""
+        try:
+            client_id, client_secret = mastodon_register_app(
+                instance, _mastodon_redirect(config), config.settings.web.public_url
             )
-
-            instance = account.instance_url or ""
-            try:
-                client_id, client_secret = mastodon_register_app(
-                    instance, _mastodon_redirect(config), config.settings.web.public_url
-                )
-                state = invites.begin_oauth(invite)
-                invite.oauth_secret = box.seal(
-                    {"client_id": client_id, "client_secret": client_secret}
-                )
-                return mastodon_authorization_url(
-                    instance, client_id, client_secret, _mastodon_redirect(config), state
-                )
-            except PublishError as exc:
-                raise UserError(f"{instance} did not accept the app: {exc.message}") from None
+        except PublishError as exc:
+            raise UserError(f"{instance} did not accept the app: {exc.message}") from None
+        state = invites.new_state()
+        sealed = box.seal({"client_id": client_id, "client_secret": client_secret})
+        url = mastodon_authorization_url(
+            instance, client_id, client_secret, _mastodon_redirect(config), state
+        )
+    else:
         raise UserError(f"{invite.account_key} is a {account.platform} account: no sign-in step")
+    with db.write() as session:
+        current = invites.find(session, token, now)  # still open: nobody used it meanwhile
+        invites.begin_oauth(current, state)
+        current.oauth_secret = sealed
+    return url
 
 
 def _connected(
@@ -161,40 +163,43 @@ def finish_oauth(
     box: TokenBox,
     notify: Notify,
 ) -> str:
-    """The callback: exchange the code, store the tokens encrypted, use up the invite."""
+    """The callback: exchange the code, store the tokens encrypted, use up the invite. The
+    exchange (a network call) runs between two short transactions, not inside one."""
+    with db.read() as session:
+        invite = invites.by_state(session, state, now)
+        key, saved_secret = invite.account_key, invite.oauth_secret or ""
+    account = config.settings.accounts[key]
+    if account.platform != platform:
+        raise UserError("the sign-in came back for the wrong platform: start again")
+    saved = box.open(saved_secret)
+    try:
+        if platform == "x":
+            from chatbot.publishers.x import x_exchange_code
+
+            tokens = x_exchange_code(x_app(config), code, str(saved["verifier"]))
+            expires = now + timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
+            secrets: dict[str, object] = {
+                "access_token": tokens.access_token,
+                "refresh_token": tokens.refresh_token,
+            }
+            kind = "oauth2"
+        else:
+            from chatbot.publishers.mastodon import mastodon_exchange_code
+
+            token = mastodon_exchange_code(
+                account.instance_url or "",
+                str(saved["client_id"]),
+                str(saved["client_secret"]),
+                _mastodon_redirect(config),
+                code,
+            )
+            secrets, expires, kind = {**saved, "access_token": token}, None, "oauth"
+    except PublishError as exc:
+        raise UserError(f"connecting failed: {exc.message}; start again") from None
     with db.write() as session:
         sync_accounts(session, config)
-        invite = invites.by_state(session, state, now)
-        account = config.settings.accounts[invite.account_key]
-        if account.platform != platform:
-            raise UserError("the sign-in came back for the wrong platform: start again")
-        saved = box.open(invite.oauth_secret or "")
-        try:
-            if platform == "x":
-                from chatbot.publishers.x import x_exchange_code
-
-                tokens = x_exchange_code(x_app(config), code, str(saved["verifier"]))
-                expires = now + timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
-                secrets = {
-                    "access_token": tokens.access_token,
-                    "refresh_token": tokens.refresh_token,
-                }
-                _connected(session, invite, "x", "oauth2", secrets, expires, now, box)
-            else:
-                from chatbot.publishers.mastodon import mastodon_exchange_code
-
-                token = mastodon_exchange_code(
-                    account.instance_url or "",
-                    str(saved["client_id"]),
-                    str(saved["client_secret"]),
-                    _mastodon_redirect(config),
-                    code,
-                )
-                secrets = {**saved, "access_token": token}
-                _connected(session, invite, "mastodon", "oauth", secrets, None, now, box)
-        except PublishError as exc:
-            raise UserError(f"connecting failed: {exc.message}; start again") from None
-        key = invite.account_key
+        invite = invites.by_state(session, state, now)  # not used meanwhile by another tab
+        _connected(session, invite, platform, kind, secrets, expires, now, box)
     notify(f"Partner account {key} connected", f"{key} connected its {platform} account.")
     return key
 

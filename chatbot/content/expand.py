@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from chatbot.config import Config
 from chatbot.content.located import check_account, content_zone, located_error
+from chatbot.content.media import ImageProblem, check_image
 from chatbot.content.model import (
     DAYS,
     CampaignIn,
@@ -84,6 +85,20 @@ def _parse_at(doc: LocatedYaml, keys: PathKey, value: object, tz: ZoneInfo) -> d
         return parse_local_datetime(value, tz)
     except TimeFormatError as exc:
         raise located_error(doc, keys, str(exc)) from None
+
+
+def checked_image(
+    doc: LocatedYaml, keys: PathKey, name: str | None, platform: str, config: Config
+) -> str | None:
+    """The post's image name once it is known to be a real image inside the content folder,
+    within the platform's limit; otherwise an error at the image's line."""
+    if name is None:
+        return None
+    try:
+        check_image(config.content_dir, name, platform)
+    except ImageProblem as exc:
+        raise located_error(doc, (*keys, "image"), str(exc)) from None
+    return name
 
 
 def _media_keys(keys: PathKey, value: object) -> PathKey:
@@ -199,7 +214,7 @@ def chat_posts(chat: ChatIn, doc: LocatedYaml, config: Config) -> list[PostSpec]
                     card=card,
                     card_fields=fields,
                     alt=media.alt,
-                    image=media.image,
+                    image=checked_image(doc, keys, media.image, platform, config),
                     chat=chat.id,
                     number=number,
                     seq=seq,
@@ -451,7 +466,7 @@ def _campaign_spec(
         card=card,
         card_fields=fields,
         alt=item.alt,
-        image=item.image,
+        image=checked_image(doc, ("posts", index), item.image, platform, config),
         campaign=campaign.id,
         seq=index if seq is None else seq,
     )

@@ -78,6 +78,11 @@ def _explain(err: Any) -> str:
     if kind == "string_pattern_mismatch":
         if "#" in str(err.get("ctx", {}).get("pattern", "")):
             return 'must be a single hashtag like "#LFPchat" (quote it in YAML)'
+        if any(k in ("card", "template") for k in err.get("loc", ())):
+            return (
+                "a card template's name: lower-case letters, digits, - or _ (e.g. question), "
+                "the name of a file in graphics/templates/, never a path"
+            )
         return "must be lower-case letters, digits, - or _ (e.g. fr-chat)"
     if kind == "too_short":
         return "must not be empty"

@@ -20,6 +20,8 @@ from chatbot.timeutil import parse_clock_time, parse_duration
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 ClockTime = Annotated[Any, BeforeValidator(parse_clock_time)]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+# A card template's name: a file in graphics/templates/, never a path.
+TemplateName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # "partner": a partner's own wording of a post, sent after the original instead of a repost.
@@ -39,7 +41,7 @@ class _In(BaseModel):
 class CardIn(_In):
     """A card with its own wording: ``{template: quote, text: ..., attribution: ...}``."""
 
-    template: str
+    template: TemplateName
     text: str | None = None
     label: str | None = None
     attribution: str | None = None
@@ -55,7 +57,7 @@ class Media(_In):
     text: str = Field(min_length=1)
     # Other wording on one platform (Bluesky's 300 graphemes, Mastodon's 500 characters).
     text_for: dict[TextPlatform, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
-    card: str | CardIn | None = None
+    card: TemplateName | CardIn | None = None
     alt: str | None = None
     image: str | None = None
 

@@ -193,6 +193,8 @@ class User(Base):
     """Someone who signs in to the web app. Partners see only their own account's posts."""
 
     __tablename__ = "users"
+    # Never reuse a removed user's id (SQLite would otherwise hand it to the next user).
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy reads it
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -200,10 +202,32 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     account_key: Mapped[str | None] = mapped_column(String(64))
     timezone: Mapped[str | None] = mapped_column(String(64))
-    # Bumped when the password changes or the user is removed: older sessions stop working.
-    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """One signed-in browser. The cookie carries a random token; only its hash is kept, so a
+    database dump signs nobody in. Removing the user, changing its password or role, or
+    signing out deletes the user's rows: every copy of the cookie stops working at once."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class SignInFailure(Base):
+    """Failed sign-ins per user name and per client address, for throttling."""
+
+    __tablename__ = "sign_in_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "name:x" / "client:ip"
+    failures: Mapped[int] = mapped_column(default=0)
+    last_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
 
 
 class Invite(Base):
@@ -242,3 +266,6 @@ class Credential(Base):
     connected_by: Mapped[str] = mapped_column(String(128), default="")
     connected_at: Mapped[datetime]
     refreshed_at: Mapped[datetime | None]
+    # A worker is refreshing the token until then (it calls the token endpoint outside any
+    # transaction); the others wait for ``version`` to change.
+    refreshing_until: Mapped[datetime | None]

@@ -8,6 +8,7 @@ transaction that reads and then writes fails with "database is locked" without w
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -47,6 +48,13 @@ def _enable_wal(cursor: Any) -> None:
 
 
 LOCK_ATTEMPTS = 3
+_PASSWORD_IN_URL = re.compile(r"(?<=://)([^:/@]*):([^@/]*)@")
+
+
+def mask_password(url: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host``, for a URL that may not
+    even parse (so SQLAlchemy's own masking cannot be used)."""
+    return _PASSWORD_IN_URL.sub(r"\1:***@", url)
 
 
 class DatabaseBusy(UserError):
@@ -88,10 +96,10 @@ class Database:
     def __init__(self, url: str, lock_wait: float = 15.0, **engine_args: Any):
         try:
             parsed = make_url(url)
-        except ArgumentError:
+        except (ArgumentError, ValueError):
             raise ConfigError(
-                f"database_url {url!r} is not a database URL; use sqlite:///path.db or "
-                "postgresql+psycopg://user@host/db"
+                f"database_url {mask_password(url)!r} is not a database URL; use "
+                "sqlite:///path.db or postgresql+psycopg://user@host/db"
             ) from None
         self.url = url
         self.lock_wait = lock_wait

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.config import Config
+from chatbot.content.media import ImageProblem, check_image
 from chatbot.content.model import CHAT_KINDS
 from chatbot.db.models import Post, PostState
 from chatbot.db.session import Database
@@ -310,12 +311,13 @@ class Dispatcher:
         if post.card:
             media.append(Media(self._card(post), post.alt or ""))
         if post.image:
-            image = Path(post.image)
-            if not image.is_absolute():
-                image = self.config.content_dir / image
-            if not image.is_file():
-                raise BadRequest(f"image {image} not found")
-            media.append(Media(image, post.alt or ""))
+            # Checked again here, not only at apply: the file may have changed since, and
+            # nothing outside the content folder is ever uploaded.
+            try:
+                image = check_image(self.config.content_dir, post.image, post.platform)
+            except ImageProblem as exc:
+                raise BadRequest(str(exc)) from None
+            media.append(Media(image.path, post.alt or ""))
         return OutgoingPost(
             post.key,
             post.text,

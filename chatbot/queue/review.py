@@ -76,6 +76,9 @@ def approve(
     by = _name(by)
     posts = _reviewable(session, item, "approve")
     problems: list[str] = []
+    if checks is not None and checks.errors:
+        # Content that does not load cannot be reviewed: fix it first (chatbot check).
+        problems.extend(str(err) for err in checks.errors)
     for post in posts:
         if content_hashes is not None and content_hashes.get(post.key) != post.content_hash:
             problems.append(

@@ -22,11 +22,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response
 
 from chatbot.config import Config, load_config
-from chatbot.db.models import User
 from chatbot.db.session import Database
 from chatbot.errors import ConfigError
 from chatbot.timeutil import utcnow, zone
 from chatbot.web.preview import Findings
+from chatbot.web.signin import current_user
 from chatbot.web.users import can
 
 SECRET_ENV = "CHATBOT_SECRET_KEY"
@@ -55,12 +55,19 @@ def create_app(
         SECRET_KEY=secret,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=config.settings.web.secure_cookies,
+        SESSION_COOKIE_SECURE=config.settings.web.cookies_secure,
         SESSION_COOKIE_NAME="chatbot_session",
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead of a clock
         TESTING=testing,
         MAX_CONTENT_LENGTH=64 * 1024,
     )
+    hops = config.settings.web.proxy_hops
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Trust X-Forwarded-For/-Proto from exactly that many proxies: the client's address
+        # (for sign-in throttling) and https (for secure cookies) come from them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     CSRFProtect(app)
     app.extensions["chatbot"] = {
         "config": config,
@@ -88,15 +95,9 @@ def create_app(
 
 def _load_user() -> Response | None:
     g.nonce = secrets.token_urlsafe(16)
-    g.user = None
-    user_id, version = session.get("user_id"), session.get("v")
-    if user_id is not None:
-        db: Database = _ext("db")
-        with db.read() as s:
-            user = s.get(User, user_id)
-            if user is not None and user.session_version == version:
-                s.expunge(user)
-                g.user = user
+    g.user = current_user(_ext("db"), session.get("sid"), _ext("clock")())
+    if g.user is None and "sid" in session:
+        session.clear()  # signed out elsewhere, removed, or expired
     from chatbot.web.connect import PUBLIC as CONNECT_PUBLIC
 
     if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS | CONNECT_PUBLIC:

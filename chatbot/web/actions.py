@@ -44,11 +44,13 @@ def review_item() -> Response:
     if not item or decision not in ("approve", "reject"):
         abort(400)
     try:
+        # The whole-content review first: never inside the write transaction (it can take
+        # seconds on a large queue, and SQLite has one writer: the worker).
+        content, checks = ext("findings").current() if decision == "approve" else (None, None)
         with database().write() as s:
             if item.isdigit():
                 visible_post(s, int(item))
-            if decision == "approve":
-                content, checks = ext("findings").current()
+            if content is not None:
                 result = approve(
                     s,
                     item,

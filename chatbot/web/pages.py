@@ -41,7 +41,8 @@ from chatbot.queue.settle import needs_settling
 from chatbot.queue.status import unapproved_soon
 from chatbot.timeutil import parse_duration, zone
 from chatbot.web.preview import length_of, linked
-from chatbot.web.users import authenticate, can
+from chatbot.web.signin import Throttle, sign_in, sign_out_everywhere
+from chatbot.web.users import can
 
 pages = Blueprint("pages", __name__)
 STATES = [s.value for s in PostState]
@@ -115,33 +116,60 @@ def row(post: Post) -> dict[str, Any]:
 def _safe_next(target: str | None) -> str:
     if not target:
         return url_for("pages.timeline")
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
+        abort(400)  # a CR/LF would split the Location header
     parsed = urlparse(target)
     if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("pages.timeline")
+    if target.startswith("/\\"):
+        return url_for("pages.timeline")
     return target
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
 
 
 @pages.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     error = None
+    status = 200
+    headers: dict[str, str] = {}
     if request.method == "POST":
         name = request.form.get("name", "").strip()
         password = request.form.get("password", "")
-        with database().write() as s:
-            found = authenticate(s, name, password, now())
-            identity = (found.id, found.session_version) if found else None
-        if identity is None:
+        web = config().settings.web
+        outcome = sign_in(
+            database(),
+            name,
+            password,
+            _client(),
+            now(),
+            Throttle(web.sign_in_attempts, parse_duration(web.sign_in_lockout)),
+            parse_duration(web.session_lifetime),
+        )
+        if outcome.retry_after is not None:
+            minutes = max(1, round(outcome.retry_after / 60))
+            error = (
+                "Too many failed sign-ins: wait about "
+                f"{minutes} minute{'s' if minutes != 1 else ''} and try again."
+            )
+            status = 429
+            headers["Retry-After"] = str(outcome.retry_after)
+        elif outcome.token is None:
             error = "That name and password do not match a user."
+            status = 401
         else:
             session.clear()
-            session["user_id"], session["v"] = identity
+            session["sid"] = outcome.token
             return redirect(_safe_next(request.args.get("next")))
-    status = 401 if error else 200
-    return render_template("login.html", error=error), status
+    return render_template("login.html", error=error), status, headers
 
 
 @pages.route("/logout", methods=["POST"])
 def logout() -> Response:
+    """Signing out ends every session of this user, on every device."""
+    sign_out_everywhere(database(), session.get("sid"))
     session.clear()
     return redirect(url_for("pages.login"))
 
@@ -252,6 +280,23 @@ def card_image(post_id: int) -> Any:
     except (CardFitError, ContentError, OSError):
         abort(404)
     return send_file(path, mimetype="image/png", max_age=0)
+
+
+@pages.route("/posts/<int:post_id>/image")
+def post_image(post_id: int) -> Any:
+    """The image a post attaches, for reviewers: only if it is still a real image inside the
+    content folder (what the worker would upload), never any other file."""
+    from chatbot.content.media import ImageProblem, check_image
+
+    with database().read() as s:
+        post = visible_post(s, post_id)
+    if not post.image:
+        abort(404)
+    try:
+        image = check_image(config().content_dir, post.image, post.platform)
+    except ImageProblem:
+        abort(404)
+    return send_file(image.path, mimetype=image.mime, max_age=0)
 
 
 # -- chats -----------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ class Findings:
     then raises ``ReviewPending``: a page never blocks on a whole-queue review."""
 
     config: Config
+    page_wait: float = 2.0  # how long a page waits for the review before saying it is running
 
     def _future(self) -> Future[tuple[ContentSet, Review]]:
         key = f"{self.config.path}|{content_digest(self.config)}"
@@ -128,9 +129,9 @@ class Findings:
                 "seconds); try again in a moment"
             ) from None
 
-    def for_post(self, key: str, wait: float = 2.0) -> list[Finding] | None:
+    def for_post(self, key: str) -> list[Finding] | None:
         """The post's findings, or None while the review is still running."""
         try:
-            return self.current(wait)[1].for_post(key)
+            return self.current(self.page_wait)[1].for_post(key)
         except ReviewPending:
             return None
