@@ -32,6 +32,7 @@ from bench.report import percentile, write_section  # noqa: E402
 from chatbot.connect import credentials  # noqa: E402
 from chatbot.connect.crypto import TokenBox  # noqa: E402
 from chatbot.db.session import open_database  # noqa: E402
+from chatbot.platforms import TokenSet  # noqa: E402
 from chatbot.publishers.base import Media, OutgoingPost, Publisher  # noqa: E402
 from chatbot.publishers.bluesky import BlueskyPublisher  # noqa: E402
 from chatbot.publishers.mastodon import MastodonPublisher  # noqa: E402
@@ -142,9 +143,9 @@ def tokens(kind: str, samples: int) -> str:
         margin = timedelta(minutes=10)
         counter = iter(range(1, 10**9))
 
-        def refresher(_token: str) -> credentials.TokenSet:
+        def refresher(_token: str) -> TokenSet:
             n = next(counter)
-            return credentials.TokenSet(f"a{n}", f"r{n}", clock + timedelta(hours=2))
+            return TokenSet(f"a{n}", f"r{n}", clock + timedelta(hours=2))
 
         clock = now
         for _ in range(samples):

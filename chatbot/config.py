@@ -16,22 +16,13 @@ from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from chatbot.errors import ConfigError
+from chatbot.platforms import Platform, platform_named
 from chatbot.settings import Account, Settings
-from chatbot.timeutil import parse_duration, zone
+from chatbot.timeutil import zone
 from chatbot.yamlmarks import dotted, load_yaml
 
 if TYPE_CHECKING:
     from chatbot.db.session import Database
-
-X_CREDENTIAL_NAMES = ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET")
-MASTODON_CREDENTIAL_NAMES = ("ACCESS_TOKEN",)
-# A Bluesky app password (Settings > App passwords), never the account's main password.
-BLUESKY_CREDENTIAL_NAMES = ("APP_PASSWORD",)
-CREDENTIAL_NAMES = {
-    "x": X_CREDENTIAL_NAMES,
-    "mastodon": MASTODON_CREDENTIAL_NAMES,
-    "bluesky": BLUESKY_CREDENTIAL_NAMES,
-}
 
 
 @dataclass(frozen=True)
@@ -73,7 +64,7 @@ class Config:
 
     @property
     def lock_wait(self) -> float:
-        return parse_duration(self.settings.database_lock_wait).total_seconds()
+        return self.settings.database_lock_wait.total_seconds()
 
     def open_database(self, migrate: bool = True) -> Database:
         """The configured database, migrated to the newest schema on first use."""
@@ -107,6 +98,10 @@ class Config:
 
     def platform_of(self, key: str) -> str:
         return self.account(key).platform
+
+    def platform(self, key: str) -> Platform:
+        """The registry entry of account ``key``'s platform."""
+        return platform_named(self.account(key).platform)
 
 
 def find_config_path(explicit: str | None = None, cwd: Path | None = None) -> Path:
@@ -155,31 +150,24 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
         key = dotted(loc) or "(top level)"
-        message = _explain(first)
-        if first["type"] == "value_error" and loc == ("accounts",):
-            # The platform check runs on the whole mapping; point at the account it names.
-            for name, account in data.get("accounts", {}).items():
-                if isinstance(account, dict) and f"account {name!r}" in message:
-                    loc = ("accounts", name, "platform")
-                    key = dotted(loc)
-        raise ConfigError(f"{key}: {message}", path, doc.line(loc)) from None
+        raise ConfigError(f"{key}: {_explain(first)}", path, doc.line(loc)) from None
     for name, account in settings.accounts.items():
-        needs_env = account.credentials == "env"
-        if (
-            account.platform in ("x", "mastodon", "bluesky")
-            and needs_env
-            and not account.env_prefix
-        ):
+        try:
+            platform = platform_named(account.platform)
+        except ValueError as exc:
+            loc = ("accounts", name, "platform")
+            raise ConfigError(f"{dotted(loc)}: {exc}", path, doc.line(loc)) from None
+        if platform.credential_names and account.credentials == "env" and not account.env_prefix:
             raise ConfigError(
                 f"accounts.{name}.env_prefix: a {account.platform} account needs env_prefix "
                 "so its credentials can come from the environment (e.g. env_prefix: LFP)",
                 path,
                 doc.line(("accounts", name)),
             )
-        if account.platform == "mastodon" and not account.instance_url:
+        if platform.needs_instance_url and not account.instance_url:
             raise ConfigError(
-                f"accounts.{name}.instance_url: a mastodon account needs its instance's URL "
-                "(e.g. instance_url: https://mastodon.social)",
+                f"accounts.{name}.instance_url: a {account.platform} account needs its "
+                "instance's URL (e.g. instance_url: https://mastodon.social)",
                 path,
                 doc.line(("accounts", name)),
             )
@@ -197,16 +185,12 @@ def _explain(error: Any) -> str:
     return msg
 
 
-def x_credentials(account_key: str, account: Account) -> dict[str, str]:
-    """OAuth 1.0a user-context credentials for an X account, from the environment only."""
-    return credentials(account_key, account, X_CREDENTIAL_NAMES)
-
-
-def credentials(account_key: str, account: Account, names: tuple[str, ...]) -> dict[str, str]:
-    """``{PREFIX}_{NAME}`` for each name, from the environment only; all or a clear error."""
+def credentials(account_key: str, account: Account) -> dict[str, str]:
+    """``{PREFIX}_{NAME}`` for each credential the account's platform needs, from the
+    environment only; all of them (lower-cased names) or a clear error."""
     values = {}
     missing = []
-    for name in names:
+    for name in platform_named(account.platform).credential_names:
         env_name = f"{account.env_prefix}_{name}"
         value = os.environ.get(env_name, "")
         if not value:

@@ -7,17 +7,37 @@ Platform facts (prices, limits) live here as defaults so an operator can change 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from chatbot.timeutil import TimeFormatError, parse_duration, zone
 
-PLATFORM_NAMES = ("x", "mastodon", "bluesky", "dryrun")
+
+def _as_duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return parse_duration(value)
+    except TimeFormatError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# A duration is written like 45s, 10m, 1h30m or 250ms and parsed once, when the settings are
+# loaded: the code reads a timedelta. The table (README, ``chatbot settings``) shows the default
+# as written.
+Duration = Annotated[timedelta, BeforeValidator(_as_duration)]
+
+
+def duration(default: str, description: str) -> Any:
+    """A duration setting's field. Typed Any so its written default ("2m") may stand for the
+    timedelta it is validated into (``validate_default``)."""
+    return Field(default, description=description)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class XPlatform(_Strict):
@@ -55,14 +75,9 @@ class MastodonPlatform(_Strict):
     )
     alt_text_max: int = Field(1500, description="Maximum characters of an image's alt text.")
     request_timeout: float = Field(15.0, description="Seconds before any request gives up.")
-    instance_cache: str = Field(
+    instance_cache: Duration = duration(
         "6h", description="How long the worker keeps an instance's limits before reading again."
     )
-
-    @field_validator("instance_cache")
-    @classmethod
-    def _cache(cls, value: str) -> str:
-        return _check_duration(value)
 
 
 class BlueskyPlatform(_Strict):
@@ -95,11 +110,6 @@ class Platforms(_Strict):
     dryrun: DryrunPlatform = Field(
         default_factory=DryrunPlatform, description="The dry-run publisher: records, never posts."
     )
-
-    def limits(self, platform: str) -> tuple[int, int]:
-        """(max post length, max alt-text length) for ``platform``."""
-        conf = getattr(self, platform)
-        return conf.max_length, conf.alt_text_max
 
 
 class Account(_Strict):
@@ -150,25 +160,14 @@ class Account(_Strict):
         return value.upper()
 
 
-def _check_duration(value: str) -> str:
-    try:
-        parse_duration(value)
-    except TimeFormatError as exc:
-        raise ValueError(str(exc)) from None
-    return value
-
-
 class Lateness(_Strict):
-    chat: str = Field("2m", description="A chat post later than this after its time is skipped.")
-    campaign: str = Field("1h", description="A campaign post later than this is skipped.")
-    repost: str = Field(
+    chat: Duration = duration(
+        "2m", description="A chat post later than this after its time is skipped."
+    )
+    campaign: Duration = duration("1h", description="A campaign post later than this is skipped.")
+    repost: Duration = duration(
         "30m", description="A repost later than this after its due time is skipped."
     )
-
-    @field_validator("chat", "campaign", "repost")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _check_duration(value)
 
 
 class Live(_Strict):
@@ -185,7 +184,7 @@ class Web(_Strict):
         description="Send the session cookie only over HTTPS; unset, it is on when "
         "web.public_url starts with https://.",
     )
-    session_lifetime: str = Field(
+    session_lifetime: Duration = duration(
         "14d", description="A sign-in lasts this long at most (signing out ends it at once)."
     )
     sign_in_attempts: int = Field(
@@ -194,7 +193,7 @@ class Web(_Strict):
         description="Failed sign-ins in a row (per user name, and per client address) before "
         "further attempts are refused for a while.",
     )
-    sign_in_lockout: str = Field(
+    sign_in_lockout: Duration = duration(
         "30s",
         description="The first wait after too many failed sign-ins; it doubles with each "
         "further failure, up to an hour.",
@@ -215,11 +214,6 @@ class Web(_Strict):
         "redirects (register {public_url}/connect/x/callback with X) are built from it.",
     )
 
-    @field_validator("session_lifetime", "sign_in_lockout")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _check_duration(value)
-
     @property
     def cookies_secure(self) -> bool:
         if self.secure_cookies is not None:
@@ -228,36 +222,33 @@ class Web(_Strict):
 
 
 class Connect(_Strict):
-    invite_ttl: str = Field("72h", description="How long a partner's invite link stays valid.")
-    refresh_margin: str = Field(
+    invite_ttl: Duration = duration(
+        "72h", description="How long a partner's invite link stays valid."
+    )
+    refresh_margin: Duration = duration(
         "10m", description="Refresh an OAuth access token this long before it expires."
     )
 
-    @field_validator("invite_ttl", "refresh_margin")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _check_duration(value)
-
 
 class Worker(_Strict):
-    lease: str = Field(
+    lease: Duration = duration(
         "2m", description="A claimed post whose worker vanished is reconciled after this long."
     )
-    refresh: str = Field(
+    refresh: Duration = duration(
         "2s", description="How often a running worker looks for newly applied or changed content."
     )
-    control_poll: str = Field(
+    control_poll: Duration = duration(
         "250ms",
         description="How often a running worker looks for a host's live chat controls.",
     )
     concurrency: int = Field(8, ge=1, le=64, description="Posts sent at the same time.")
-    reconcile_delay: str = Field(
+    reconcile_delay: Duration = duration(
         "15s", description="Wait before reading the timeline to settle a post of unknown outcome."
     )
     reconcile_attempts: int = Field(
         3, ge=1, description="Timeline reads before an unsettled post is held for a person."
     )
-    retry_delay: str = Field(
+    retry_delay: Duration = duration(
         "1m", description="Wait after an error that sent nothing (e.g. connection refused)."
     )
     max_attempts: int = Field(
@@ -266,35 +257,23 @@ class Worker(_Strict):
     dryrun_log: str = Field(
         "var/dryrun.jsonl", description="Where the dry-run publisher records what it would post."
     )
-    stop_timeout: str = Field(
+    stop_timeout: Duration = duration(
         "10s",
         description="After SIGTERM or SIGINT, how long sends under way may take to finish; "
         "claims not yet sent are given back, and a send cut off is recorded as unknown.",
     )
-
-    @field_validator(
-        "lease", "refresh", "control_poll", "reconcile_delay", "retry_delay", "stop_timeout"
-    )
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _check_duration(value)
 
 
 class Review(_Strict):
     require_second_person: bool = Field(
         False, description="Refuse an approval by the same person who last edited the content."
     )
-    warn_before: str = Field(
+    warn_before: Duration = duration(
         "24h",
         description="A post not yet approved this long before it is due needs attention "
         "(status, the web app); a chat post still not approved after its lateness window is "
         "skipped.",
     )
-
-    @field_validator("warn_before")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _check_duration(value)
 
 
 class Notify(_Strict):
@@ -311,7 +290,7 @@ class Settings(_Strict):
         description="SQLAlchemy URL; DATABASE_URL in the environment wins. Relative SQLite paths "
         "are relative to the config file.",
     )
-    database_lock_wait: str = Field(
+    database_lock_wait: Duration = duration(
         "15s",
         description="SQLite: how long a write waits for another process's write (retried three "
         "times) before the command gives up with a one-line error.",
@@ -350,21 +329,10 @@ class Settings(_Strict):
             raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("database_lock_wait")
-    @classmethod
-    def _lock_wait(cls, value: str) -> str:
-        return _check_duration(value)
-
-    @field_validator("accounts")
-    @classmethod
-    def _platforms(cls, accounts: dict[str, Account]) -> dict[str, Account]:
-        for key, account in accounts.items():
-            if account.platform not in PLATFORM_NAMES:
-                raise ValueError(
-                    f"account {key!r} uses unknown platform {account.platform!r}; "
-                    f"use one of {', '.join(PLATFORM_NAMES)}"
-                )
-        return accounts
+    @property
+    def dry_run(self) -> bool:
+        """``publisher: dryrun``: every account records what it would post, none posts."""
+        return self.publisher != "live"
 
 
 def settings_table(model: type[BaseModel] = Settings, prefix: str = "") -> list[dict[str, Any]]:

@@ -34,12 +34,13 @@ def parse_duration(value: object) -> timedelta:
 
 
 def format_duration(delta: timedelta) -> str:
-    """Inverse of ``parse_duration`` for display: ``timedelta(minutes=90)`` -> ``1h30m``."""
-    total = int(delta.total_seconds())
+    """Inverse of ``parse_duration`` for display: ``timedelta(minutes=90)`` -> ``1h30m``,
+    ``timedelta(milliseconds=250)`` -> ``250ms``."""
+    total = round(delta / timedelta(milliseconds=1))
     sign = "-" if total < 0 else ""
     total = abs(total)
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
         if total >= size:
             parts.append(f"{total // size}{unit}")
             total %= size

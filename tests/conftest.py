@@ -8,6 +8,7 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -89,6 +90,16 @@ PG_SKIP_REASON = (
     f"PostgreSQL not reachable at {PG_ADMIN_URL}: start it (see .ci/run) to run the PostgreSQL "
     "half of the database tests"
 )
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    """The loopback X server, on a fake clock an hour before the chats start (engine tests)."""
+    from tests.enginekit import fake_clock_server
+
+    srv = fake_clock_server()
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture(autouse=True)

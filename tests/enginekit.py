@@ -10,13 +10,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from chatbot.config import load_config
+from chatbot.connect.publishers import build_publishers
 from chatbot.content import load_content
 from chatbot.db import Post, open_database
 from chatbot.db.session import Database
 from chatbot.engine.clock import FakeClock
 from chatbot.engine.dispatcher import Dispatcher
 from chatbot.engine.notify import Notifier
-from chatbot.engine.worker import build_publishers
 from chatbot.queue.apply import apply_plan
 from chatbot.queue.review import approve
 from tests.conftest import ROOT, write
@@ -50,6 +50,27 @@ worker:
 
 CREDENTIAL_PREFIXES = ("LFP", "MASSLIB", "NELA")
 
+# The fr-chat script the engine, live, attention and amplification tests share.
+FR_QUESTIONS = (
+    "What does face surveillance mean for patrons?",
+    "Who carries the risk?",
+    "What would a ban look like?",
+    "What will you do this month?",
+)
+MASSLIB_AFTER_2M = "  - account: masslib\n    after: 2m\n"
+NELA_SKIPS_Q2 = "  - account: nela\n    after: 3m\n    skip: [q2]\n"
+
+
+def fr_chat(*questions: str, amplify: str = MASSLIB_AFTER_2M, extra: str = "") -> str:
+    """fr-chat: host lfp, #LFPchat, 2026-12-03 20:00 (the config's zone), a question every
+    10 minutes (the first two of FR_QUESTIONS unless given), amplified as ``amplify`` says;
+    ``extra``: more top-level keys (``thread: true``)."""
+    lines = "\n".join(f"  - text: {q}" for q in questions or FR_QUESTIONS[:2])
+    return (
+        'id: fr-chat\nhashtag: "#LFPchat"\nhost: lfp\nstarts_at: 2026-12-03 20:00\n'
+        f"interval: 10m\n{extra}questions:\n{lines}\namplify:\n{amplify}"
+    )
+
 
 def fake_clock_server() -> XServer:
     """A loopback X server whose clock is a FakeClock (``server.clock``) an hour before T0."""
@@ -64,6 +85,19 @@ def clear_credentials(monkeypatch: object) -> None:
     for prefix in CREDENTIAL_PREFIXES:
         for name in ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET"):
             monkeypatch.delenv(f"{prefix}_{name}", raising=False)  # type: ignore[attr-defined]
+
+
+def make_engine(
+    tmp_path: Path, server: XServer, db_url: str, monkeypatch: object, chat: str
+) -> Engine:
+    """An engine on the fake-clock X server with ``chat`` applied and approved an hour before
+    it starts."""
+    clear_credentials(monkeypatch)
+    eng = Engine(tmp_path, db_url, server, server.clock)  # type: ignore[attr-defined]
+    eng.content("chats", "fr", chat)
+    eng.clock.set(T0 - timedelta(hours=1))
+    eng.apply_and_approve("fr-chat")
+    return eng
 
 
 class RecordingNotifier(Notifier):

@@ -8,27 +8,15 @@ from pathlib import Path
 from chatbot.content import load_content
 from chatbot.engine.rehearsal import Rehearsal
 from tests.conftest import Project
+from tests.enginekit import fr_chat
 
-CHAT = """
-id: fr-chat
-hashtag: "#LFPchat"
-host: lfp
-starts_at: 2026-12-03 20:00
-interval: 10m
-questions:
-  - text: What does face surveillance mean for the people who use your library?
-  - text: Who carries the risk when face recognition gets it wrong?
-amplify:
-  - account: masslib
-    after: 2m
-  - account: nela
-    after: 2m
-    skip: [q2]
-  - account: ifc
-    after: 0s
-    own_words:
-      q1: {words}
-"""
+CHAT = fr_chat(
+    "What does face surveillance mean for the people who use your library?",
+    "Who carries the risk when face recognition gets it wrong?",
+    amplify="  - account: masslib\n    after: 2m\n"
+    "  - account: nela\n    after: 2m\n    skip: [q2]\n"
+    "  - account: ifc\n    after: 0s\n    own_words:\n      q1: {words}\n",
+)
 
 
 def keyed(project: Project) -> dict[str, object]:

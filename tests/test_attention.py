@@ -20,51 +20,30 @@ from click.testing import CliRunner
 from freezegun import freeze_time
 
 from chatbot.cli import cli
+from chatbot.connect.publishers import build_publishers
 from chatbot.db.models import PostState
 from chatbot.engine.clock import FakeClock
 from chatbot.engine.dispatcher import Dispatcher
 from chatbot.engine.jobqueue import JobQueue
 from chatbot.engine.notify import Notifier, Problems
-from chatbot.engine.worker import build_publishers
 from chatbot.queue import live
 from tests.conftest import Project
-from tests.enginekit import T0, Engine, clear_credentials, fake_clock_server
+from tests.enginekit import FR_QUESTIONS, T0, Engine, clear_credentials, fr_chat, make_engine
 from tests.fakehttp import Webhook
 from tests.xserver import XServer
 
 MIN = timedelta(minutes=1)
-CHAT = """
-id: fr-chat
-hashtag: "#LFPchat"
-host: lfp
-starts_at: 2026-12-03 20:00
-interval: 10m
-questions:
-  - text: What does face surveillance mean for patrons?
-  - text: {q2}
-  - text: What would a ban look like?
-amplify:
-  - account: masslib
-    after: 2m
-"""
 
 
-@pytest.fixture
-def server() -> Iterator[XServer]:
-    srv = fake_clock_server()
-    yield srv
-    srv.stop()
+def chat_with(q2: str) -> str:
+    return fr_chat(FR_QUESTIONS[0], q2, FR_QUESTIONS[2])
 
 
 @pytest.fixture
 def engine(
     tmp_path: Path, server: XServer, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Engine]:
-    clear_credentials(monkeypatch)
-    eng = Engine(tmp_path, db_url, server, server.clock)  # type: ignore[attr-defined]
-    eng.content("chats", "fr", CHAT.format(q2="Who carries the risk?"))
-    eng.clock.set(T0 - timedelta(hours=1))
-    eng.apply_and_approve("fr-chat")
+    eng = make_engine(tmp_path, server, db_url, monkeypatch, chat_with("Who carries the risk?"))
     yield eng
     eng.close()
 
@@ -85,13 +64,13 @@ def test_a_chat_post_edited_mid_chat_is_flagged_then_skipped_and_next_moves_on(
     engine.clock.set(T0 + 10 * MIN)
     dispatcher.run_due()  # Q1 goes out
     # Q2 is edited while the chat runs: the edit voids its approval.
-    engine.content("chats", "fr", CHAT.format(q2="Who carries the risk, and who decides?"))
+    engine.content("chats", "fr", chat_with("Who carries the risk, and who decides?"))
     engine.clock.set(T0 + 12 * MIN)
     engine.apply_and_approve()
     assert engine.post("fr-chat/q2").state == PostState.DRAFT
 
     status = cli_at(engine, "status")
-    assert "not approved, due within 24h (" in status
+    assert "not approved, due within 1d (" in status
     assert "fr-chat/q2 (lfp) is not approved and due in 8m" in status
     assert "chatbot chat skip fr-chat --question 2" in status
     assert "nothing needs attention" not in status
@@ -218,7 +197,7 @@ def test_a_failure_repeated_every_cycle_is_told_once_and_once_when_it_clears(
 
 def test_cli_meets_a_locked_database_with_a_retry_then_one_line(project: Project) -> None:
     project.config(project.config_path.read_text() + "database_lock_wait: 600ms\n")
-    project.chat("fr", CHAT.format(q2="Who carries the risk?"))
+    project.chat("fr", chat_with("Who carries the risk?"))
     db_path = project.root / "var" / "q.db"
     assert project.run("status").exit_code == 0  # creates the schema
     holder = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
@@ -266,7 +245,7 @@ def test_run_and_web_refuse_a_config_without_accounts(
 
 
 def test_check_warns_of_past_times_per_chat_or_campaign(project: Project) -> None:
-    chat = project.chat("fr", CHAT.format(q2="Who carries the risk?"))
+    chat = project.chat("fr", chat_with("Who carries the risk?"))
     campaign = project.campaign(
         "ban",
         """

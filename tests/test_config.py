@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.config import find_config_path, load_config, x_credentials
+from chatbot.config import credentials, find_config_path, load_config
 from chatbot.errors import ConfigError
 from tests.conftest import Project, write
 
@@ -37,7 +37,7 @@ def test_defaults_and_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ("timezone: Mars/Olympus\n", "c.yaml:1: timezone: unknown time zone 'Mars/Olympus'"),
         (
             "accounts:\n  lfp:\n    platform: twiter\n",
-            "c.yaml:3: accounts.lfp.platform: account 'lfp' uses unknown platform 'twiter'",
+            "c.yaml:3: accounts.lfp.platform: unknown platform 'twiter'; use one of x, mastodon, bluesky, dryrun",
         ),
         (
             "accounts:\n  lfp:\n    platform: dryrun\n    timezone: Nowhere/Here\n",
@@ -107,9 +107,9 @@ def test_dotenv_beside_config_loads_but_real_environment_wins(
     path = write(tmp_path / "c.yaml", "accounts: {a: {platform: x, env_prefix: t1}}\n")
     config = load_config(str(path))
     with pytest.raises(ConfigError, match="set T1_ACCESS_SECRET"):
-        x_credentials("a", config.settings.accounts["a"])
+        credentials("a", config.settings.accounts["a"])
     monkeypatch.setenv("T1_ACCESS_SECRET", "z")
-    creds = x_credentials("a", config.settings.accounts["a"])
+    creds = credentials("a", config.settings.accounts["a"])
     assert creds["api_key"] == "from-dotenv"
     assert creds["api_secret"] == "from-environment"
     for name in ("T1_API_KEY", "T1_ACCESS_TOKEN"):

@@ -21,12 +21,12 @@ from sqlalchemy import select
 from chatbot.config import load_config
 from chatbot.connect import credentials
 from chatbot.connect.crypto import TokenBox
+from chatbot.connect.publishers import build_publishers
 from chatbot.content import load_content
 from chatbot.db import Post, open_database
 from chatbot.db.models import Account, AuditEntry, Credential, Invite
 from chatbot.db.session import Database
 from chatbot.engine.clock import FakeClock
-from chatbot.engine.worker import build_publishers
 from chatbot.errors import ConfigError
 from chatbot.publishers.base import OutgoingPost, Unauthorized
 from chatbot.publishers.mastodon import clear_instance_cache
@@ -372,12 +372,12 @@ def test_bluesky_app_password_is_checked_stored_encrypted_and_never_shown(site: 
     page = client.get(path)
     assert "App password for @mla.bsky.social" in page.text
     wrong = client.post(
-        f"{path}/bluesky", data={"app_password": "nope", "csrf_token": csrf(client, path)}
+        f"{path}/app-password", data={"app_password": "nope", "csrf_token": csrf(client, path)}
     )
     assert wrong.status_code == 400 and "did not accept that app password" in wrong.text
     assert site.credential("mla_bsky") is None
     ok = client.post(
-        f"{path}/bluesky",
+        f"{path}/app-password",
         data={"app_password": account.app_password, "csrf_token": csrf(client, path)},
     )
     assert ok.status_code == 200 and account.app_password not in ok.text
@@ -388,7 +388,7 @@ def test_bluesky_app_password_is_checked_stored_encrypted_and_never_shown(site: 
     assert account.app_password not in olga.get("/partners").text
     # A second use of the same invite is refused.
     replay = client.post(
-        f"{path}/bluesky",
+        f"{path}/app-password",
         data={"app_password": account.app_password, "csrf_token": csrf(client, "/login")},
     )
     assert replay.status_code == 400 and "already used" in replay.text
@@ -400,7 +400,7 @@ def test_a_database_dump_reveals_no_token(site: Site) -> None:
     path = site.invite("mla_bsky")
     client = site.client()
     client.post(
-        f"{path}/bluesky",
+        f"{path}/app-password",
         data={"app_password": account.app_password, "csrf_token": csrf(client, path)},
     )
     # An OAuth round trip under way keeps its PKCE verifier: encrypted too.

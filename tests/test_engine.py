@@ -10,30 +10,11 @@ import pytest
 from PIL import Image
 
 from chatbot.db.models import PostState
-from chatbot.engine import store
-from tests.enginekit import T0, Engine, clear_credentials, fake_clock_server
+from chatbot.engine import claims, store
+from tests.enginekit import T0, Engine, clear_credentials, fr_chat
 from tests.xserver import XServer
 
-CHAT = """
-id: fr-chat
-hashtag: "#LFPchat"
-host: lfp
-starts_at: 2026-12-03 20:00
-interval: 10m
-questions:
-  - text: What does face surveillance mean for patrons?
-  - text: Who carries the risk?
-amplify:
-  - account: masslib
-    after: 2m
-"""
-
-
-@pytest.fixture
-def server() -> Iterator[XServer]:
-    srv = fake_clock_server()
-    yield srv
-    srv.stop()
+CHAT = fr_chat()
 
 
 @pytest.fixture
@@ -348,10 +329,10 @@ def test_the_worker_checks_an_image_again_before_uploading_it(
 def test_expired_lease_is_reconciled_not_resent(engine: Engine) -> None:
     engine.clock.set(T0 + timedelta(minutes=10))
     store.promote_approved(engine.db, engine.clock.now())
-    claim = store.claim(
-        engine.db, engine.post("fr-chat/q1").id, engine.clock.now(), timedelta(minutes=2)
+    claimed = claims.claim_many(
+        engine.db, [engine.post("fr-chat/q1").id], engine.clock.now(), timedelta(minutes=2)
     )
-    assert claim is not None
+    assert len(claimed) == 1
     # The claiming worker sent the post, then died before recording it.
     engine.dispatcher().publishers["lfp"].publish(
         __import__("chatbot.publishers.base", fromlist=["OutgoingPost"]).OutgoingPost(
@@ -366,13 +347,15 @@ def test_expired_lease_is_reconciled_not_resent(engine: Engine) -> None:
     assert engine.post("fr-chat/q1").state == PostState.POSTED
     assert len(engine.server.posts_by("libraryfreedom")) == 1
     assert (
-        store.claim(engine.db, engine.post("fr-chat/q1").id, engine.clock.now(), timedelta(1))
-        is None
+        claims.claim_many(
+            engine.db, [engine.post("fr-chat/q1").id], engine.clock.now(), timedelta(1)
+        )
+        == []
     )
 
 
 def test_thread_replies_fall_back_to_standalone_when_x_refuses(engine: Engine) -> None:
-    engine.content("chats", "fr", CHAT.replace("interval: 10m", "interval: 10m\nthread: true"))
+    engine.content("chats", "fr", fr_chat(extra="thread: true\n"))
     engine.apply_and_approve("fr-chat")
     dispatcher = engine.dispatcher()
     engine.clock.set(T0 + timedelta(minutes=10))
@@ -388,7 +371,7 @@ def test_thread_replies_fall_back_to_standalone_when_x_refuses(engine: Engine) -
 
 
 def test_thread_replies_to_the_previous_question(engine: Engine) -> None:
-    engine.content("chats", "fr", CHAT.replace("interval: 10m", "interval: 10m\nthread: true"))
+    engine.content("chats", "fr", fr_chat(extra="thread: true\n"))
     engine.apply_and_approve("fr-chat")
     dispatcher = engine.dispatcher()
     engine.clock.set(T0 + timedelta(minutes=10))

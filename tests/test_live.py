@@ -14,46 +14,19 @@ from sqlalchemy import select
 
 from chatbot.cli import cli
 from chatbot.db.models import AuditEntry, Chat, PostState
-from tests.enginekit import T0, Engine, clear_credentials, fake_clock_server
+from tests.enginekit import (
+    FR_QUESTIONS,
+    MASSLIB_AFTER_2M,
+    NELA_SKIPS_Q2,
+    T0,
+    Engine,
+    fr_chat,
+    make_engine,
+)
 from tests.xserver import XServer
 
-CHAT = """
-id: fr-chat
-hashtag: "#LFPchat"
-host: lfp
-starts_at: 2026-12-03 20:00
-interval: 10m
-questions:
-  - text: What does face surveillance mean for patrons?
-  - text: Who carries the risk?
-  - text: What would a ban look like?
-  - text: What will you do this month?
-amplify:
-  - account: masslib
-    after: 2m
-  - account: nela
-    after: 3m
-    skip: [q2]
-"""
+CHAT = fr_chat(*FR_QUESTIONS, amplify=MASSLIB_AFTER_2M + NELA_SKIPS_Q2)
 MIN = timedelta(minutes=1)
-
-
-@pytest.fixture
-def server() -> Iterator[XServer]:
-    srv = fake_clock_server()
-    yield srv
-    srv.stop()
-
-
-def make_engine(
-    tmp_path: Path, server: XServer, db_url: str, monkeypatch: pytest.MonkeyPatch, chat: str
-) -> Engine:
-    clear_credentials(monkeypatch)
-    eng = Engine(tmp_path, db_url, server, server.clock)  # type: ignore[attr-defined]
-    eng.content("chats", "fr", chat)
-    eng.clock.set(T0 - timedelta(hours=1))
-    eng.apply_and_approve("fr-chat")
-    return eng
 
 
 @pytest.fixture

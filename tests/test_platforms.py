@@ -14,13 +14,13 @@ from PIL import Image
 from sqlalchemy import select
 
 from chatbot.config import load_config
+from chatbot.connect.publishers import build_publishers
 from chatbot.content import load_content
 from chatbot.db import Post, open_database
 from chatbot.db.models import PostState
 from chatbot.engine.clock import FakeClock
 from chatbot.engine.dispatcher import Dispatcher
 from chatbot.engine.notify import Notifier
-from chatbot.engine.worker import build_publishers
 from chatbot.errors import ConfigError
 from chatbot.publishers.base import (
     BadRequest,

@@ -297,7 +297,7 @@ def test_an_unapproved_chat_post_is_flagged_with_what_fixes_it(web: WebProject) 
     hosted = hank.get("/chats/fr-chat/panel").text
     assert "Skip Q3" in hosted and "Approve Q3" not in hosted
     attention = olga.get("/attention").text
-    assert "Not approved, due within 24h" in attention and "Approve fr-chat/q3" in attention
+    assert "Not approved, due within 1d" in attention and "Approve fr-chat/q3" in attention
     approved = submit(
         olga,
         "/review",

@@ -8,9 +8,10 @@ rate-limit headers, refuses duplicate text as X does, and injects faults on dema
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
-import socket
 import threading
 import time
 import warnings
@@ -19,14 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 
-from tests.fakehttp import FakeServer, Fault
+from tests.fakehttp import FakeServer, Fault, Handler
 
+RATE_WINDOW = 900  # seconds: X's 15-minute windows
 CONSUMER_KEY = "test-consumer-key"
 CONSUMER_SECRET = "test-consumer-secret"
 
@@ -78,9 +79,6 @@ class XServer(FakeServer):
         self.authorize_requests: list[dict[str, str]] = []
         self._ids = itertools.count(1_860_000_000_000_000_001)
 
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _handler(self)
-
     def add_user(self, username: str) -> User:
         with self.lock:
             user = User(str(next(self._ids)), username, f"token-{username}", f"secret-{username}")
@@ -109,429 +107,367 @@ class XServer(FakeServer):
     def new_id(self) -> str:
         return str(next(self._ids))
 
+    def _send(
+        self, h: Handler, status: int, body: dict[str, Any], user: User | None = None
+    ) -> None:
+        used = self.window_counts.get(user.id, 0) if user else 0
+        h.send_json(
+            status,
+            body,
+            {
+                "x-rate-limit-limit": str(self.post_limit),
+                "x-rate-limit-remaining": str(max(0, self.post_limit - used)),
+                "x-rate-limit-reset": str(int(self.now().timestamp()) + RATE_WINDOW),
+            },
+        )
+
+    def _problem(
+        self,
+        h: Handler,
+        status: int,
+        title: str,
+        detail: str,
+        kind: str = "about:blank",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        body = {"title": title, "detail": detail, "type": kind, "status": status}
+        h.send_json(status, body, headers, content_type="application/problem+json")
+
+    def _authenticate(self, h: Handler, body: bytes) -> User | None:
+        header = h.headers.get("authorization", "")
+        if header.startswith("Bearer "):
+            # An OAuth 2.0 user-context token issued by the token endpoint below.
+            with self.lock:
+                found = self.bearer.get(header.removeprefix("Bearer "))
+            if found is None or found[1] <= self.now():
+                return None
+            return found[0]
+        if not header.startswith("OAuth "):
+            return None
+        params = dict(
+            oauth_sig.collect_parameters(
+                headers={"Authorization": header}, exclude_oauth_signature=False
+            )
+        )
+        user = self.users.get(params.get("oauth_token", ""))
+        if user is None or params.get("oauth_consumer_key") != CONSUMER_KEY:
+            return None
+        uri = f"http://{h.headers.get('host', '')}{h.path}"
+        ctype = h.headers.get("content-type", "")
+        form = body.decode() if ctype.startswith("application/x-www-form-urlencoded") else ""
+        collected = oauth_sig.collect_parameters(
+            uri_query=urlsplit(h.path).query,
+            body=form,
+            headers={"Authorization": header},
+            exclude_oauth_signature=True,
+        )
+        normalized = oauth_sig.normalize_parameters(collected)
+        base = oauth_sig.signature_base_string(
+            h.command, oauth_sig.base_string_uri(uri), normalized
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            expected = oauth_sig.sign_hmac_sha1(base, CONSUMER_SECRET, user.secret)
+        return user if expected == params.get("oauth_signature") else None
+
+    def _error_fault(self, h: Handler, fault: Fault) -> bool:
+        kind = fault.kind
+        if kind == "429":
+            reset = int(self.now().timestamp()) + fault.reset_in
+            self._problem(
+                h,
+                429,
+                "Too Many Requests",
+                "Too Many Requests",
+                headers={"x-rate-limit-reset": str(reset), "x-rate-limit-remaining": "0"},
+            )
+        elif kind == "usage_capped":
+            self._problem(
+                h,
+                429,
+                "UsageCapExceeded",
+                "Usage cap exceeded: monthly product cap",
+                "https://api.twitter.com/2/problems/usage-capped",
+            )
+        elif kind == "401":
+            self._problem(h, 401, "Unauthorized", "Unauthorized")
+        elif kind == "400":
+            self._send(
+                h,
+                400,
+                {
+                    "errors": [{"message": "The `text` field is invalid."}],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": "https://api.twitter.com/2/problems/invalid-request",
+                },
+            )
+        elif kind == "duplicate":
+            self._duplicate(h)
+        elif kind == "reply_refused":
+            self._problem(
+                h,
+                403,
+                "Forbidden",
+                "Reply to this conversation is not allowed "
+                "because you have not been mentioned or otherwise engaged by the "
+                "author of the post you are replying to.",
+            )
+        else:
+            return False
+        return True
+
+    def _duplicate(self, h: Handler) -> None:
+        self._problem(
+            h, 403, "Forbidden", "You are not allowed to create a Tweet with duplicate content."
+        )
+
+    # -- OAuth 2.0 authorization server (authorize, token, refresh with rotation, revoke) --
+
+    def _authorize(self, h: Handler, query: dict[str, str]) -> None:
+        """The person signs in and consents (as ``self.consenting``): back to the app."""
+        user = self.consenting
+        if user is None or query.get("code_challenge_method") != "S256":
+            return self._send(h, 400, {"error": "invalid_request"})
+        if query.get("client_id") != self.oauth_client_id:
+            return self._send(h, 400, {"error": "invalid_client"})
+        code = f"code-{self.new_id()}"
+        with self.lock:
+            self.codes[code] = {
+                "challenge": query["code_challenge"],
+                "user": user,
+                "redirect_uri": query["redirect_uri"],
+                "scope": query.get("scope", ""),
+            }
+            self.authorize_requests.append(query)
+        location = f"{query['redirect_uri']}?state={query.get('state', '')}&code={code}"
+        h.send_response(302)
+        h.send_header("location", location)
+        h.send_header("content-length", "0")
+        h.end_headers()
+        self.log.append(("GET", h.path, 302))
+
+    def _issue(self, user: User, scope: str) -> dict[str, Any]:
+        access, refresh = f"at-{self.new_id()}", f"rt-{self.new_id()}"
+        with self.lock:
+            self.bearer[access] = (user, self.now() + timedelta(seconds=self.access_ttl))
+            self.refresh_tokens[refresh] = (user, scope)
+        return {
+            "token_type": "bearer",
+            "expires_in": self.access_ttl,
+            "access_token": access,
+            "refresh_token": refresh,
+            "scope": scope,
+        }
+
+    def _token(self, h: Handler, path: str, body: bytes) -> None:
+        form = dict(parse_qsl(body.decode()))
+        secret = f"{self.oauth_client_id}:{self.oauth_client_secret}".encode()
+        if h.headers.get("authorization", "") != "Basic " + base64.b64encode(secret).decode():
+            return self._send(h, 401, {"error": "invalid_client"})
+        if path == "/2/oauth2/revoke":
+            with self.lock:
+                self.bearer.pop(form.get("token", ""), None)
+                self.revoked.append(form.get("token", ""))
+            return self._send(h, 200, {"revoked": True})
+        invalid = {
+            "error": "invalid_request",
+            "error_description": "Value passed for the token was invalid.",
+        }
+        if form.get("grant_type") == "authorization_code":
+            with self.lock:
+                grant = self.codes.pop(form.get("code", ""), None)
+            if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
+                return self._send(h, 400, invalid)
+            digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+            challenge = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+            if challenge != grant["challenge"]:
+                return self._send(h, 400, {"error": "invalid_grant", "error_description": "PKCE"})
+            return self._send(h, 200, self._issue(grant["user"], grant["scope"]))
+        if form.get("grant_type") == "refresh_token":
+            time.sleep(self.token_delay)
+            with self.lock:
+                # Rotation: a refresh token works once.
+                found = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+                self.refreshes += 1
+            if found is None:
+                return self._send(h, 400, invalid)
+            return self._send(h, 200, self._issue(*found))
+        return self._send(h, 400, {"error": "unsupported_grant_type"})
+
+    # -- routes ------------------------------------------------------------------------
+
+    def route(self, h: Handler, method: str, path: str, query: str, body: bytes) -> None:
+        params = dict(parse_qsl(query))
+        if method == "GET" and path == "/i/oauth2/authorize":
+            return self._authorize(h, params)
+        if method == "POST" and path in ("/2/oauth2/token", "/2/oauth2/revoke"):
+            return self._token(h, path, body)
+        user = self._authenticate(h, body)
+        if user is None:
+            return self._problem(h, 401, "Unauthorized", "Unauthorized")
+        if method == "DELETE":
+            return self._delete(h, user, path)
+        fault = self.take_fault(method, path)
+        if fault and self._error_fault(h, fault):
+            return None
+        if method == "GET":
+            return self._get(h, user, path, params)
+        if path == "/2/tweets":
+            return self._create(h, user, json.loads(body or b"{}"), fault)
+        if path.startswith("/2/users/") and path.endswith("/retweets"):
+            return self._retweet(h, user, json.loads(body or b"{}"), fault)
+        if path == "/2/media/upload":
+            return self._upload(h, user, body)
+        if path == "/2/media/metadata":
+            payload = json.loads(body or b"{}")
+            media = self.media.get(str(payload.get("id")))
+            if media is None:
+                return self._problem(h, 400, "Invalid Request", "unknown media id")
+            media["alt_text"] = payload["metadata"]["alt_text"]["text"]
+            reply = {"data": {"id": payload["id"], "associated_metadata": payload["metadata"]}}
+            return self._send(h, 200, reply, user)
+        return self._problem(h, 404, "Not Found", f"no route {path}")
+
+    def _get(self, h: Handler, user: User, path: str, query: dict[str, str]) -> None:
+        if path == "/2/users/me":
+            me = {"data": {"id": user.id, "name": user.username, "username": user.username}}
+            return self._send(h, 200, me, user)
+        if path.startswith("/2/users/") and path.endswith("/tweets"):
+            user_id = path.split("/")[3]
+            start = query.get("start_time")
+            since = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
+            limit = int(query.get("max_results", 10))
+            with self.lock:
+                mine = [
+                    t
+                    for t in self.tweets.values()
+                    if t.author_id == user_id and (since is None or t.created_at >= since)
+                ]
+            mine.sort(key=lambda t: (t.created_at, int(t.id)), reverse=True)
+            data = []
+            for tweet in mine[:limit]:
+                item: dict[str, Any] = {
+                    "id": tweet.id,
+                    "text": tweet.text,
+                    "created_at": _iso(tweet.created_at),
+                    "edit_history_tweet_ids": [tweet.id],
+                }
+                if tweet.retweet_of:
+                    item["referenced_tweets"] = [{"type": "retweeted", "id": tweet.retweet_of}]
+                data.append(item)
+            body: dict[str, Any] = {"meta": {"result_count": len(data)}}
+            if data:
+                body["data"] = data
+            return self._send(h, 200, body, user)
+        return self._problem(h, 404, "Not Found", f"no route {path}")
+
+    def _delete(self, h: Handler, user: User, path: str) -> None:
+        tweet_id = path.rsplit("/", 1)[-1]
+        with self.lock:
+            tweet = self.tweets.get(tweet_id)
+            if tweet is None or tweet.author_id != user.id:
+                return self._problem(h, 404, "Not Found", "Not Found")
+            del self.tweets[tweet_id]
+        return self._send(h, 200, {"data": {"deleted": True}}, user)
+
+    def _count(self, user: User) -> bool:
+        with self.lock:
+            used = self.window_counts.get(user.id, 0)
+            if used >= self.post_limit:
+                return False
+            self.window_counts[user.id] = used + 1
+        return True
+
+    def _create(self, h: Handler, user: User, payload: dict[str, Any], fault: Fault | None) -> None:
+        text = str(payload.get("text", ""))
+        if not text and not payload.get("media"):
+            return self._problem(h, 400, "Invalid Request", "text or media is required")
+        if not self._count(user):
+            reset = int(self.now().timestamp()) + RATE_WINDOW
+            return self._problem(
+                h,
+                429,
+                "Too Many Requests",
+                "Too Many Requests",
+                headers={"x-rate-limit-reset": str(reset)},
+            )
+        if self.create_delay:
+            self.creating.set()
+            time.sleep(self.create_delay)
+        media_ids = [str(m) for m in payload.get("media", {}).get("media_ids", [])]
+        with self.lock:
+            if any(m not in self.media for m in media_ids):
+                return self._problem(h, 400, "Invalid Request", "unknown media id")
+            cutoff = self.now() - timedelta(hours=24)
+            if any(
+                t.author_id == user.id and t.text == text and t.created_at >= cutoff
+                for t in self.tweets.values()
+            ):
+                return self._duplicate(h)
+            tweet = Tweet(
+                self.new_id(),
+                user.id,
+                text,
+                self.now(),
+                media_ids,
+                payload.get("reply", {}).get("in_reply_to_tweet_id"),
+            )
+            self.tweets[tweet.id] = tweet
+        reply = {"data": {"id": tweet.id, "text": text, "edit_history_tweet_ids": [tweet.id]}}
+        return self._answer(h, fault, lambda: self._send(h, 201, reply, user))
+
+    def _answer(self, h: Handler, fault: Fault | None, answer: Callable[[], None]) -> None:
+        """After a create: answer, or lose the answer as the injected fault says."""
+        if fault is not None and fault.kind == "503_after_create":
+            return self._problem(h, 503, "Service Unavailable", "Service Unavailable")
+        if fault is not None and fault.kind in ("hang_after_create", "drop_after_create"):
+            return h.lose_answer(fault, answer)
+        return answer()
+
+    def _retweet(
+        self, h: Handler, user: User, payload: dict[str, Any], fault: Fault | None
+    ) -> None:
+        target = str(payload.get("tweet_id", ""))
+        with self.lock:
+            original = self.tweets.get(target)
+            if original is None:
+                return self._problem(h, 400, "Invalid Request", f"no tweet {target}")
+            already = any(
+                t.author_id == user.id and t.retweet_of == target for t in self.tweets.values()
+            )
+            if not already:
+                author = self._user_by_id(original.author_id)
+                tweet = Tweet(
+                    self.new_id(),
+                    user.id,
+                    f"RT @{author.username}: {original.text}",
+                    self.now(),
+                    retweet_of=target,
+                )
+                self.tweets[tweet.id] = tweet
+        return self._answer(
+            h, fault, lambda: self._send(h, 200, {"data": {"retweeted": True}}, user)
+        )
+
+    def _upload(self, h: Handler, user: User, body: bytes) -> None:
+        ctype = h.headers.get("content-type", "")
+        message = BytesParser(policy=HTTP).parsebytes(
+            f"content-type: {ctype}\r\n\r\n".encode() + body
+        )
+        fields = {
+            part.get_param("name", header="content-disposition"): part
+            for part in message.iter_parts()
+        }
+        media = fields.get("media")
+        if media is None:
+            return self._problem(h, 400, "Invalid Request", "media is required")
+        media_id = self.new_id()
+        content = media.get_payload(decode=True) or b""
+        self.media[media_id] = {"bytes": len(content), "alt_text": None}
+        reply = {"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(content)}}
+        return self._send(h, 200, reply, user)
+
 
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in two writes; without NODELAY, Nagle plus the client's
-            # delayed ACK add ~40 ms to every keep-alive request, which real X does not.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        # -- plumbing ----------------------------------------------------------------------
-
-        def _send(self, status: int, body: dict[str, Any], user: User | None = None) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json; charset=utf-8")
-            self.send_header("content-length", str(len(data)))
-            reset = int(server.now().timestamp()) + 900
-            self.send_header("x-rate-limit-limit", str(server.post_limit))
-            used = server.window_counts.get(user.id, 0) if user else 0
-            self.send_header("x-rate-limit-remaining", str(max(0, server.post_limit - used)))
-            self.send_header("x-rate-limit-reset", str(reset))
-            self.end_headers()
-            self.wfile.write(data)
-            server.log.append((self.command, self.path, status))
-
-        def _problem(
-            self,
-            status: int,
-            title: str,
-            detail: str,
-            kind: str = "about:blank",
-            headers: dict[str, str] | None = None,
-        ) -> None:
-            body = {"title": title, "detail": detail, "type": kind, "status": status}
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/problem+json")
-            self.send_header("content-length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-            server.log.append((self.command, self.path, status))
-
-        def _body(self) -> bytes:
-            length = int(self.headers.get("content-length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def _authenticate(self, body: bytes) -> User | None:
-            header = self.headers.get("authorization", "")
-            if header.startswith("Bearer "):
-                # An OAuth 2.0 user-context token issued by the token endpoint below.
-                with server.lock:
-                    found = server.bearer.get(header.removeprefix("Bearer "))
-                if found is None or found[1] <= server.now():
-                    return None
-                return found[0]
-            if not header.startswith("OAuth "):
-                return None
-            params = dict(
-                oauth_sig.collect_parameters(
-                    headers={"Authorization": header}, exclude_oauth_signature=False
-                )
-            )
-            user = server.users.get(params.get("oauth_token", ""))
-            if user is None or params.get("oauth_consumer_key") != CONSUMER_KEY:
-                return None
-            host = self.headers.get("host", "")
-            uri = f"http://{host}{self.path}"
-            ctype = self.headers.get("content-type", "")
-            form = body.decode() if ctype.startswith("application/x-www-form-urlencoded") else ""
-            collected = oauth_sig.collect_parameters(
-                uri_query=urlsplit(self.path).query,
-                body=form,
-                headers={"Authorization": header},
-                exclude_oauth_signature=True,
-            )
-            normalized = oauth_sig.normalize_parameters(collected)
-            base = oauth_sig.signature_base_string(
-                self.command, oauth_sig.base_string_uri(uri), normalized
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                expected = oauth_sig.sign_hmac_sha1(base, CONSUMER_SECRET, user.secret)
-            return user if expected == params.get("oauth_signature") else None
-
-        def _fault(self) -> Fault | None:
-            return server.take_fault(self.command, urlsplit(self.path).path)
-
-        def _error_fault(self, fault: Fault) -> bool:
-            kind = fault.kind
-            if kind == "429":
-                reset = int(server.now().timestamp()) + fault.reset_in
-                self._problem(
-                    429,
-                    "Too Many Requests",
-                    "Too Many Requests",
-                    headers={"x-rate-limit-reset": str(reset), "x-rate-limit-remaining": "0"},
-                )
-            elif kind == "usage_capped":
-                self._problem(
-                    429,
-                    "UsageCapExceeded",
-                    "Usage cap exceeded: monthly product cap",
-                    "https://api.twitter.com/2/problems/usage-capped",
-                )
-            elif kind == "401":
-                self._problem(401, "Unauthorized", "Unauthorized")
-            elif kind == "400":
-                self._send(
-                    400,
-                    {
-                        "errors": [{"message": "The `text` field is invalid."}],
-                        "title": "Invalid Request",
-                        "detail": "One or more parameters to your request was invalid.",
-                        "type": "https://api.twitter.com/2/problems/invalid-request",
-                    },
-                )
-            elif kind == "duplicate":
-                self._duplicate()
-            elif kind == "reply_refused":
-                self._problem(
-                    403,
-                    "Forbidden",
-                    "Reply to this conversation is not allowed "
-                    "because you have not been mentioned or otherwise engaged by the "
-                    "author of the post you are replying to.",
-                )
-            else:
-                return False
-            return True
-
-        def _duplicate(self) -> None:
-            self._problem(
-                403, "Forbidden", "You are not allowed to create a Tweet with duplicate content."
-            )
-
-        # -- OAuth 2.0 authorization server (authorize, token, refresh with rotation, revoke) --
-
-        def _authorize(self) -> None:
-            """The person signs in and consents (as ``server.consenting``): back to the app."""
-            query = dict(parse_qsl(urlsplit(self.path).query))
-            user = server.consenting
-            if user is None or query.get("code_challenge_method") != "S256":
-                return self._send(400, {"error": "invalid_request"})
-            if query.get("client_id") != server.oauth_client_id:
-                return self._send(400, {"error": "invalid_client"})
-            code = f"code-{server.new_id()}"
-            with server.lock:
-                server.codes[code] = {
-                    "challenge": query["code_challenge"],
-                    "user": user,
-                    "redirect_uri": query["redirect_uri"],
-                    "scope": query.get("scope", ""),
-                }
-                server.authorize_requests.append(query)
-            location = f"{query['redirect_uri']}?state={query.get('state', '')}&code={code}"
-            self.send_response(302)
-            self.send_header("location", location)
-            self.send_header("content-length", "0")
-            self.end_headers()
-            server.log.append(("GET", self.path, 302))
-
-        def _issue(self, user: User, scope: str) -> dict[str, Any]:
-            access, refresh = f"at-{server.new_id()}", f"rt-{server.new_id()}"
-            with server.lock:
-                server.bearer[access] = (user, server.now() + timedelta(seconds=server.access_ttl))
-                server.refresh_tokens[refresh] = (user, scope)
-            return {
-                "token_type": "bearer",
-                "expires_in": server.access_ttl,
-                "access_token": access,
-                "refresh_token": refresh,
-                "scope": scope,
-            }
-
-        def _token(self, path: str, body: bytes) -> None:
-            import base64
-            import hashlib
-
-            form = dict(parse_qsl(body.decode()))
-            basic = self.headers.get("authorization", "")
-            expected = (
-                "Basic "
-                + base64.b64encode(
-                    f"{server.oauth_client_id}:{server.oauth_client_secret}".encode()
-                ).decode()
-            )
-            if basic != expected:
-                return self._send(401, {"error": "invalid_client"})
-            if path == "/2/oauth2/revoke":
-                with server.lock:
-                    server.bearer.pop(form.get("token", ""), None)
-                    server.revoked.append(form.get("token", ""))
-                return self._send(200, {"revoked": True})
-            invalid = {
-                "error": "invalid_request",
-                "error_description": "Value passed for the token was invalid.",
-            }
-            if form.get("grant_type") == "authorization_code":
-                with server.lock:
-                    grant = server.codes.pop(form.get("code", ""), None)
-                if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
-                    return self._send(400, invalid)
-                digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
-                challenge = base64.urlsafe_b64encode(digest).decode().rstrip("=")
-                if challenge != grant["challenge"]:
-                    return self._send(400, {"error": "invalid_grant", "error_description": "PKCE"})
-                return self._send(200, self._issue(grant["user"], grant["scope"]))
-            if form.get("grant_type") == "refresh_token":
-                time.sleep(server.token_delay)
-                with server.lock:
-                    # Rotation: a refresh token works once.
-                    found = server.refresh_tokens.pop(form.get("refresh_token", ""), None)
-                    server.refreshes += 1
-                if found is None:
-                    return self._send(400, invalid)
-                return self._send(200, self._issue(*found))
-            return self._send(400, {"error": "unsupported_grant_type"})
-
-        # -- routes ------------------------------------------------------------------------
-
-        def do_GET(self) -> None:
-            if urlsplit(self.path).path == "/i/oauth2/authorize":
-                return self._authorize()
-            user = self._authenticate(b"")
-            if user is None:
-                return self._problem(401, "Unauthorized", "Unauthorized")
-            fault = self._fault()
-            if fault and self._error_fault(fault):
-                return None
-            parts = urlsplit(self.path)
-            query = dict(parse_qsl(parts.query))
-            if parts.path == "/2/users/me":
-                return self._send(
-                    200,
-                    {"data": {"id": user.id, "name": user.username, "username": user.username}},
-                    user,
-                )
-            if parts.path.startswith("/2/users/") and parts.path.endswith("/tweets"):
-                user_id = parts.path.split("/")[3]
-                start = query.get("start_time")
-                since = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
-                limit = int(query.get("max_results", 10))
-                with server.lock:
-                    mine = [
-                        t
-                        for t in server.tweets.values()
-                        if t.author_id == user_id and (since is None or t.created_at >= since)
-                    ]
-                mine.sort(key=lambda t: (t.created_at, int(t.id)), reverse=True)
-                data = []
-                for tweet in mine[:limit]:
-                    item: dict[str, Any] = {
-                        "id": tweet.id,
-                        "text": tweet.text,
-                        "created_at": _iso(tweet.created_at),
-                        "edit_history_tweet_ids": [tweet.id],
-                    }
-                    if tweet.retweet_of:
-                        item["referenced_tweets"] = [{"type": "retweeted", "id": tweet.retweet_of}]
-                    data.append(item)
-                body: dict[str, Any] = {"meta": {"result_count": len(data)}}
-                if data:
-                    body["data"] = data
-                return self._send(200, body, user)
-            return self._problem(404, "Not Found", f"no route {parts.path}")
-
-        def do_DELETE(self) -> None:
-            user = self._authenticate(b"")
-            if user is None:
-                return self._problem(401, "Unauthorized", "Unauthorized")
-            tweet_id = urlsplit(self.path).path.rsplit("/", 1)[-1]
-            with server.lock:
-                tweet = server.tweets.get(tweet_id)
-                if tweet is None or tweet.author_id != user.id:
-                    return self._problem(404, "Not Found", "Not Found")
-                del server.tweets[tweet_id]
-            return self._send(200, {"data": {"deleted": True}}, user)
-
-        def do_POST(self) -> None:
-            body = self._body()
-            if urlsplit(self.path).path in ("/2/oauth2/token", "/2/oauth2/revoke"):
-                return self._token(urlsplit(self.path).path, body)
-            user = self._authenticate(body)
-            if user is None:
-                return self._problem(401, "Unauthorized", "Unauthorized")
-            fault = self._fault()
-            if fault and self._error_fault(fault):
-                return None
-            path = urlsplit(self.path).path
-            if path == "/2/tweets":
-                return self._create(user, json.loads(body or b"{}"), fault)
-            if path.startswith("/2/users/") and path.endswith("/retweets"):
-                return self._retweet(user, json.loads(body or b"{}"), fault)
-            if path == "/2/media/upload":
-                return self._upload(user, body)
-            if path == "/2/media/metadata":
-                payload = json.loads(body or b"{}")
-                media = server.media.get(str(payload.get("id")))
-                if media is None:
-                    return self._problem(400, "Invalid Request", "unknown media id")
-                media["alt_text"] = payload["metadata"]["alt_text"]["text"]
-                return self._send(
-                    200,
-                    {"data": {"id": payload["id"], "associated_metadata": payload["metadata"]}},
-                    user,
-                )
-            return self._problem(404, "Not Found", f"no route {path}")
-
-        def _count(self, user: User) -> bool:
-            with server.lock:
-                used = server.window_counts.get(user.id, 0)
-                if used >= server.post_limit:
-                    return False
-                server.window_counts[user.id] = used + 1
-            return True
-
-        def _after_create(
-            self, fault: Fault | None, user: User, status: int, body: dict[str, Any]
-        ) -> None:
-            if fault is not None and fault.kind == "503_after_create":
-                return self._problem(503, "Service Unavailable", "Service Unavailable")
-            if fault is not None and fault.kind == "hang_after_create":
-                time.sleep(fault.delay)
-                return None
-            if fault is not None and fault.kind == "drop_after_create":
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return None
-            return self._send(status, body, user)
-
-        def _create(self, user: User, payload: dict[str, Any], fault: Fault | None) -> None:
-            text = str(payload.get("text", ""))
-            if not text and not payload.get("media"):
-                return self._problem(400, "Invalid Request", "text or media is required")
-            if not self._count(user):
-                reset = int(server.now().timestamp()) + 900
-                return self._problem(
-                    429,
-                    "Too Many Requests",
-                    "Too Many Requests",
-                    headers={"x-rate-limit-reset": str(reset)},
-                )
-            if server.create_delay:
-                server.creating.set()
-                time.sleep(server.create_delay)
-            media_ids = [str(m) for m in payload.get("media", {}).get("media_ids", [])]
-            with server.lock:
-                if any(m not in server.media for m in media_ids):
-                    return self._problem(400, "Invalid Request", "unknown media id")
-                cutoff = server.now() - timedelta(hours=24)
-                if any(
-                    t.author_id == user.id and t.text == text and t.created_at >= cutoff
-                    for t in server.tweets.values()
-                ):
-                    return self._duplicate()
-                tweet = Tweet(
-                    server.new_id(),
-                    user.id,
-                    text,
-                    server.now(),
-                    media_ids,
-                    payload.get("reply", {}).get("in_reply_to_tweet_id"),
-                )
-                server.tweets[tweet.id] = tweet
-            return self._after_create(
-                fault,
-                user,
-                201,
-                {"data": {"id": tweet.id, "text": text, "edit_history_tweet_ids": [tweet.id]}},
-            )
-
-        def _retweet(self, user: User, payload: dict[str, Any], fault: Fault | None) -> None:
-            target = str(payload.get("tweet_id", ""))
-            with server.lock:
-                original = server.tweets.get(target)
-                if original is None:
-                    return self._problem(400, "Invalid Request", f"no tweet {target}")
-                already = any(
-                    t.author_id == user.id and t.retweet_of == target
-                    for t in server.tweets.values()
-                )
-                if not already:
-                    author = server._user_by_id(original.author_id)
-                    tweet = Tweet(
-                        server.new_id(),
-                        user.id,
-                        f"RT @{author.username}: {original.text}",
-                        server.now(),
-                        retweet_of=target,
-                    )
-                    server.tweets[tweet.id] = tweet
-            return self._after_create(fault, user, 200, {"data": {"retweeted": True}})
-
-        def _upload(self, user: User, body: bytes) -> None:
-            ctype = self.headers.get("content-type", "")
-            message = BytesParser(policy=HTTP).parsebytes(
-                f"content-type: {ctype}\r\n\r\n".encode() + body
-            )
-            fields = {
-                part.get_param("name", header="content-disposition"): part
-                for part in message.iter_parts()
-            }
-            media = fields.get("media")
-            if media is None:
-                return self._problem(400, "Invalid Request", "media is required")
-            media_id = server.new_id()
-            content = media.get_payload(decode=True) or b""
-            server.media[media_id] = {"bytes": len(content), "alt_text": None}
-            return self._send(
-                200,
-                {"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(content)}},
-                user,
-            )
-
-    return Handler

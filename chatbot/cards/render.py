@@ -18,9 +18,7 @@ from PIL import __version__ as pillow_version
 from chatbot.cards.contrast import contrast_ratio, is_large_text
 from chatbot.cards.layout import Fitted, choose_font, fit, font
 from chatbot.cards.template import Brand, CardTemplate, load_brand, load_template
-
-# A card is re-encoded as a palette PNG when over these (Bluesky's own limit is 2 MB).
-UPLOAD_LIMITS = {"x": 5_000_000, "dryrun": 5_000_000, "mastodon": 8_000_000, "bluesky": 2_000_000}
+from chatbot.platforms import platform_named
 
 
 @dataclass(frozen=True)
@@ -213,7 +211,7 @@ def encode(image: Image.Image, platform: str, palette: bool = False) -> bytes:
         quantized = image.quantize(64, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
         return _png(quantized, level=1)
     data = _png(image)
-    if len(data) > UPLOAD_LIMITS.get(platform, 5_000_000):
+    if len(data) > platform_named(platform).card_limit:
         data = _png(image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
     return data
 

@@ -18,14 +18,8 @@ from chatbot.cards.contrast import parse_color
 from chatbot.content.load import validate_model
 from chatbot.content.located import located_error
 from chatbot.errors import ContentError
+from chatbot.platforms import platform_named
 from chatbot.yamlmarks import LocatedYaml, PathKey, load_yaml
-
-DEFAULT_SIZES = {
-    "x": (1600, 900),
-    "dryrun": (1600, 900),
-    "mastodon": (1200, 1200),
-    "bluesky": (1200, 1200),
-}
 
 
 class _In(BaseModel):
@@ -58,7 +52,8 @@ class BoxIn(_In):
 
 class TemplateIn(_In):
     name: str
-    sizes: dict[str, tuple[int, int]] = Field(default_factory=lambda: dict(DEFAULT_SIZES))
+    # Canvas size per platform; a platform not named here gets its own (the registry's).
+    sizes: dict[str, tuple[int, int]] = Field(default_factory=dict)
     background: str = "paper"
     background_image: str | None = None
     boxes: list[BoxIn] = Field(min_length=1)
@@ -88,7 +83,7 @@ class CardTemplate:
         return self.model.name
 
     def size_for(self, platform: str) -> tuple[int, int]:
-        return self.model.sizes.get(platform) or DEFAULT_SIZES.get(platform, (1600, 900))
+        return self.model.sizes.get(platform) or platform_named(platform).card_size
 
 
 def _color_ok(value: str, colors: dict[str, tuple[int, int, int]]) -> bool:

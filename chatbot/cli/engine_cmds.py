@@ -11,7 +11,7 @@ from chatbot.cli.app import App
 from chatbot.engine.logs import setup_logging
 from chatbot.engine.worker import Worker
 from chatbot.errors import UserError
-from chatbot.queue.apply import set_account_paused
+from chatbot.queue.accounts import set_account_paused
 from chatbot.queue.review import resolve_item
 from chatbot.queue.settle import SettleAction, settle
 
@@ -30,9 +30,14 @@ pass_app = click.make_pass_decorator(App)
 @pass_app
 def run_cmd(app: App, until_idle: bool, log_level: str) -> None:
     """The long-running worker: sends approved posts on time, exactly once."""
+    from chatbot.connect.publishers import build_publishers
+    from chatbot.engine.clock import SystemClock
+
     app.config.require_accounts("chatbot run")
     setup_logging(log_level)
-    worker = Worker(app.config, app.db, until_idle=until_idle)
+    clock = SystemClock()
+    publishers = build_publishers(app.config, clock, sys.stdout, app.db)
+    worker = Worker(app.config, app.db, publishers, clock, until_idle=until_idle)
     worker.install_signal_handlers()
     if not worker.run():
         # A send or a database call is still hanging past worker.stop_timeout. Everything is

@@ -11,7 +11,7 @@ from chatbot.cli.app import App
 from chatbot.db.session import Database
 from chatbot.queue.status import queue_status, unapproved_hint
 from chatbot.settings import settings_table
-from chatbot.timeutil import parse_duration, zone
+from chatbot.timeutil import format_duration, zone
 
 pass_app = click.make_pass_decorator(App)
 
@@ -28,7 +28,7 @@ pass_app = click.make_pass_decorator(App)
 def status_cmd(app: App, fmt: str) -> None:
     """Queue overview: per account, counts by state, next due, anything needing attention."""
     now = app.now()
-    horizon = parse_duration(app.config.settings.review.warn_before)
+    horizon = app.config.settings.review.warn_before
     with app.db.read() as session:
         status = queue_status(session, now, horizon)
     if fmt == "json":
@@ -98,7 +98,7 @@ def status_cmd(app: App, fmt: str) -> None:
                 markup=False,
             )
     if status.unapproved:
-        warn = app.config.settings.review.warn_before
+        warn = format_duration(app.config.settings.review.warn_before)
         app.console.print(
             f"not approved, due within {warn} ({status.unapproved_total}):", markup=False
         )

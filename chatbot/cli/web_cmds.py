@@ -10,8 +10,8 @@ import click
 from sqlalchemy import select
 
 from chatbot.cli.app import App
+from chatbot.db.audit import audit
 from chatbot.db.models import User
-from chatbot.queue.apply import audit
 from chatbot.web.users import (
     ROLES,
     NewPassword,

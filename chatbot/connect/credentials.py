@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,13 +21,7 @@ from sqlalchemy.orm import Session
 from chatbot.connect.crypto import TokenBox
 from chatbot.db.models import Credential, Invite
 from chatbot.db.session import Database
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    access_token: str
-    refresh_token: str | None
-    expires_at: datetime | None
+from chatbot.platforms import TokenSet
 
 
 class RefreshFailed(Exception):

@@ -1,16 +1,16 @@
 """Connecting and disconnecting partner accounts: the steps the web app and the CLI share.
 
 Each step runs in one transaction and is audited; organizers are told of every connect,
-disconnect and refresh failure. Secrets the partner hands over (tokens, a Bluesky app password)
-go straight into the encrypted credentials table and are never shown again.
+disconnect and refresh failure. Secrets the partner hands over (tokens, an app password) go
+straight into the encrypted credentials table and are never shown again. What differs between
+platforms (the sign-in, the exchange, revoking) is the platform registry's.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,15 +18,14 @@ from sqlalchemy.orm import Session
 from chatbot.config import Config
 from chatbot.connect import credentials, invites
 from chatbot.connect.crypto import TokenBox
+from chatbot.db.audit import audit
 from chatbot.db.models import Account, Credential, Invite, Post, PostState
 from chatbot.db.session import Database
 from chatbot.errors import ConfigError, UserError
+from chatbot.platforms import Connection, platform_named
 from chatbot.publishers.base import PublishError
-from chatbot.queue.apply import audit, set_account_paused, sync_accounts
-from chatbot.timeutil import parse_duration
-
-if TYPE_CHECKING:  # tweepy is imported only when X is used
-    from chatbot.publishers.x import XOAuthApp
+from chatbot.queue.accounts import set_account_paused, sync_accounts
+from chatbot.timeutil import format_duration
 
 Notify = Callable[..., None]
 DISCONNECTED = "account disconnected by its partner"
@@ -35,46 +34,26 @@ NOT_CONNECTED = "waiting for its partner to connect"
 WAITING = (PostState.DRAFT, PostState.APPROVED, PostState.QUEUED)
 
 
-def x_app(config: Config) -> XOAuthApp:
-    """The X OAuth 2.0 client of this installation (client id and secret from the env)."""
-    from chatbot.publishers.x import XOAuthApp
-
-    client_id = os.environ.get("X_CLIENT_ID", "")
-    if not client_id:
-        raise ConfigError(
-            "X_CLIENT_ID is not set: create an OAuth 2.0 app in the X developer portal "
-            f"(callback {config.settings.web.public_url.rstrip('/')}/connect/x/callback) and put "
-            "its client id (and X_CLIENT_SECRET for a confidential client) in the environment"
-        )
-    x = config.settings.platforms.x
-    return XOAuthApp(
-        client_id,
-        os.environ.get("X_CLIENT_SECRET") or None,
-        f"{config.settings.web.public_url.rstrip('/')}/connect/x/callback",
-        x.oauth_authorize_url,
-        x.oauth_token_url,
-        x.oauth_revoke_url,
-        x.request_timeout,
-    )
-
-
-def _mastodon_redirect(config: Config) -> str:
-    return f"{config.settings.web.public_url.rstrip('/')}/connect/mastodon/callback"
-
-
 def create_invite(db: Database, config: Config, account: str, by: str, now: datetime) -> str:
     """A single-use link for ``account``; the link is returned once and never stored."""
     settings = config.settings
     if account not in settings.accounts:
         known = ", ".join(sorted(settings.accounts))
         raise UserError(f"no account {account!r} in {config.path.name}; known accounts: {known}")
-    platform = settings.accounts[account].platform
-    if platform not in ("x", "mastodon", "bluesky"):
-        raise UserError(f"{account} is a {platform} account: there is nothing to connect")
-    ttl = parse_duration(settings.connect.invite_ttl)
+    platform = platform_named(settings.accounts[account].platform)
+    if platform.connect_by is None:
+        raise UserError(f"{account} is a {platform.name} account: there is nothing to connect")
+    ttl = settings.connect.invite_ttl
     with db.write() as session:
         token = invites.create(session, account, by, now, ttl)
-        audit(session, now, by, "partner.invited", account, expires_in=settings.connect.invite_ttl)
+        audit(
+            session,
+            now,
+            by,
+            "partner.invited",
+            account,
+            expires_in=format_duration(settings.connect.invite_ttl),
+        )
     return f"{settings.web.public_url.rstrip('/')}/connect/{token}"
 
 
@@ -86,40 +65,26 @@ def open_invite(db: Database, token: str, now: datetime) -> Invite:
 
 
 def start_oauth(db: Database, config: Config, token: str, now: datetime, box: TokenBox) -> str:
-    """The platform sign-in URL for the invite's account; remembers state and PKCE verifier.
+    """The platform sign-in URL for the invite's account; remembers state and what the
+    callback needs (PKCE verifier, the app registered on an instance), sealed.
 
     Network calls (registering the app on a Mastodon instance) happen between two short
     transactions, never inside one: SQLite has one writer, and the worker is it."""
     invite = open_invite(db, token, now)
     account = config.settings.accounts[invite.account_key]
-    if account.platform == "x":
-        from chatbot.publishers.x import x_authorization_url
-
-        app = x_app(config)
-        state = invites.new_state()
-        url, verifier = x_authorization_url(app, state)
-        sealed = box.seal({"verifier": verifier})
-    elif account.platform == "mastodon":
-        from chatbot.publishers.mastodon import mastodon_authorization_url, mastodon_register_app
-
-        instance = account.instance_url or ""
-        try:
-            client_id, client_secret = mastodon_register_app(
-                instance, _mastodon_redirect(config), config.settings.web.public_url
-            )
-        except PublishError as exc:
-            raise UserError(f"{instance} did not accept the app: {exc.message}") from None
-        state = invites.new_state()
-        sealed = box.seal({"client_id": client_id, "client_secret": client_secret})
-        url = mastodon_authorization_url(
-            instance, client_id, client_secret, _mastodon_redirect(config), state
-        )
-    else:
-        raise UserError(f"{invite.account_key} is a {account.platform} account: no sign-in step")
+    platform = platform_named(account.platform)
+    if platform.connect_by != "oauth":
+        raise UserError(f"{invite.account_key} is a {platform.label} account: no sign-in step")
+    state = invites.new_state()
+    try:
+        url, keep = platform.authorization(config.settings, account, state)
+    except PublishError as exc:
+        where = account.instance_url or platform.label
+        raise UserError(f"{where} did not accept the app: {exc.message}") from None
     with db.write() as session:
         current = invites.find(session, token, now)  # still open: nobody used it meanwhile
         invites.begin_oauth(current, state)
-        current.oauth_secret = sealed
+        current.oauth_secret = box.seal(keep)
     return url
 
 
@@ -127,15 +92,21 @@ def _connected(
     session: Session,
     invite: Invite,
     platform: str,
-    kind: str,
-    secrets: Mapping[str, object],
-    expires_at: datetime | None,
+    connection: Connection,
     now: datetime,
     box: TokenBox,
 ) -> None:
     by = f"partner via invite from {invite.created_by}"
     credentials.save(
-        session, box, invite.account_key, platform, kind, dict(secrets), expires_at, by, now
+        session,
+        box,
+        invite.account_key,
+        platform,
+        connection.kind,
+        dict(connection.secrets),
+        connection.expires_at,
+        by,
+        now,
     )
     invites.consume(invite, now)
     row = session.scalars(select(Account).where(Account.key == invite.account_key)).first()
@@ -156,7 +127,7 @@ def _connected(
 def finish_oauth(
     db: Database,
     config: Config,
-    platform: str,
+    platform_name: str,
     state: str,
     code: str,
     now: datetime,
@@ -169,42 +140,24 @@ def finish_oauth(
         invite = invites.by_state(session, state, now)
         key, saved_secret = invite.account_key, invite.oauth_secret or ""
     account = config.settings.accounts[key]
-    if account.platform != platform:
+    if account.platform != platform_name:
         raise UserError("the sign-in came back for the wrong platform: start again")
-    saved = box.open(saved_secret)
+    platform = platform_named(platform_name)
     try:
-        if platform == "x":
-            from chatbot.publishers.x import x_exchange_code
-
-            tokens = x_exchange_code(x_app(config), code, str(saved["verifier"]))
-            expires = now + timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
-            secrets: dict[str, object] = {
-                "access_token": tokens.access_token,
-                "refresh_token": tokens.refresh_token,
-            }
-            kind = "oauth2"
-        else:
-            from chatbot.publishers.mastodon import mastodon_exchange_code
-
-            token = mastodon_exchange_code(
-                account.instance_url or "",
-                str(saved["client_id"]),
-                str(saved["client_secret"]),
-                _mastodon_redirect(config),
-                code,
-            )
-            secrets, expires, kind = {**saved, "access_token": token}, None, "oauth"
+        connection = platform.finish_authorization(
+            config.settings, account, box.open(saved_secret), code, now
+        )
     except PublishError as exc:
         raise UserError(f"connecting failed: {exc.message}; start again") from None
     with db.write() as session:
         sync_accounts(session, config)
         invite = invites.by_state(session, state, now)  # not used meanwhile by another tab
-        _connected(session, invite, platform, kind, secrets, expires, now, box)
-    notify(f"Partner account {key} connected", f"{key} connected its {platform} account.")
+        _connected(session, invite, platform.name, connection, now, box)
+    notify(f"Partner account {key} connected", f"{key} connected its {platform.label} account.")
     return key
 
 
-def connect_bluesky(
+def connect_with_app_password(
     db: Database,
     config: Config,
     token: str,
@@ -213,39 +166,30 @@ def connect_bluesky(
     box: TokenBox,
     notify: Notify,
 ) -> str:
-    """Check the app password by logging in once, then store it encrypted."""
-    from chatbot.publishers.bluesky import BlueskyPublisher
-
+    """Check the app password by signing in once, then store it encrypted."""
     invite = open_invite(db, token, now)
     account = config.settings.accounts[invite.account_key]
-    if account.platform != "bluesky":
-        raise UserError(f"{invite.account_key} is not a Bluesky account")
+    platform = platform_named(account.platform)
+    if platform.connect_by != "app_password":
+        raise UserError(f"{invite.account_key} does not connect with an app password")
     app_password = app_password.strip()
     if not app_password:
         raise UserError("enter the app password (Settings > Privacy and security > App passwords)")
-    probe = BlueskyPublisher(
-        invite.account_key,
-        account.handle,
-        app_password=app_password,
-        base_url=account.instance_url or config.settings.platforms.bluesky.api_base_url,
-        timeout=config.settings.platforms.bluesky.request_timeout,
-    )
     try:
-        probe.check_credentials()
+        connection = platform.app_password(
+            config.settings, invite.account_key, account, app_password
+        )
     except PublishError as exc:
         raise UserError(
-            f"Bluesky did not accept that app password for {account.handle}: {exc.message}"
+            f"{platform.label} did not accept that app password for {account.handle}: {exc.message}"
         ) from None
-    finally:
-        probe.close()
     with db.write() as session:
         sync_accounts(session, config)
         invite = invites.find(session, token, now)  # still open: nobody used it meanwhile
-        secrets = {"app_password": app_password}
-        _connected(session, invite, "bluesky", "app_password", secrets, None, now, box)
+        _connected(session, invite, platform.name, connection, now, box)
     notify(
         f"Partner account {invite.account_key} connected",
-        f"{invite.account_key} connected its Bluesky account.",
+        f"{invite.account_key} connected its {platform.label} account.",
     )
     return invite.account_key
 
@@ -286,25 +230,11 @@ def disconnect(
 
 
 def _revoke(config: Config, account: str, row: Credential, secrets: dict[str, object]) -> None:
-    token = str(secrets.get("access_token") or "")
-    if not token:
-        return
-    try:
-        if row.platform == "x":
-            from chatbot.publishers.x import x_revoke
-
-            x_revoke(x_app(config), token)
-        elif row.platform == "mastodon":
-            from chatbot.publishers.mastodon import mastodon_revoke
-
-            mastodon_revoke(
-                config.settings.accounts[account].instance_url or "",
-                str(secrets.get("client_id", "")),
-                str(secrets.get("client_secret", "")),
-                token,
-            )
-    except (ConfigError, PublishError):
-        pass  # the tokens are gone from here either way
+    # Best effort: the tokens are gone from here either way.
+    with contextlib.suppress(ConfigError, PublishError):
+        platform_named(row.platform).revoke(
+            config.settings, config.settings.accounts[account], secrets
+        )
 
 
 def set_paused(

@@ -9,7 +9,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from chatbot.config import Config
-from chatbot.content.expand import amplify_posts, campaign_posts, chat_posts
+from chatbot.content.amplify import amplify_posts
+from chatbot.content.campaign import campaign_posts
+from chatbot.content.chat import chat_posts
 from chatbot.content.located import located_error
 from chatbot.content.model import CampaignIn, ChatIn, PostSpec
 from chatbot.errors import ContentError

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from chatbot.platforms import platform_named
+
 # Pillow's format name -> MIME type: the kinds every platform takes.
 ALLOWED_FORMATS = {
     "PNG": "image/png",
@@ -20,8 +22,6 @@ ALLOWED_FORMATS = {
     "GIF": "image/gif",
     "WEBP": "image/webp",
 }
-# Largest file each platform takes (Bluesky: larger images are re-encoded to fit its 2 MB).
-UPLOAD_LIMITS = {"x": 5_000_000, "dryrun": 5_000_000, "mastodon": 8_000_000, "bluesky": 10_000_000}
 MAX_PIXELS = 40_000_000  # a "decompression bomb" is refused before it is decoded
 
 
@@ -91,7 +91,7 @@ def check_image(content_dir: Path, name: str, platform: str) -> ImageFile:
         raise ImageProblem(
             f"image {name!r} is {kind or 'an unknown kind'}; use PNG, JPEG, GIF or WebP"
         )
-    limit = UPLOAD_LIMITS.get(platform, UPLOAD_LIMITS["x"])
+    limit = platform_named(platform).image_limit
     if stat.st_size > limit:
         raise ImageProblem(
             f"image {name!r} is {stat.st_size / 1e6:.1f} MB; {platform} takes at most "

@@ -13,8 +13,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from chatbot.platforms import platform_named
 from chatbot.timeutil import parse_clock_time, parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -27,11 +28,6 @@ DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # "partner": a partner's own wording of a post, sent after the original instead of a repost.
 PostKind = Literal["intro", "question", "outro", "campaign", "repost", "partner"]
 CHAT_KINDS: tuple[str, ...] = ("intro", "question", "outro")
-
-
-def family(platform: str) -> str:
-    """A dry-run account stands in for an X account (it is checked as X)."""
-    return "x" if platform == "dryrun" else platform
 
 
 class _In(BaseModel):
@@ -50,7 +46,12 @@ class CardIn(_In):
     footer: str | None = None
 
 
-TextPlatform = Literal["x", "mastodon", "bluesky", "dryrun"]
+def _platform_name(value: str) -> str:
+    platform_named(value)  # raises ValueError naming the platforms there are
+    return value
+
+
+TextPlatform = Annotated[str, AfterValidator(_platform_name)]
 
 
 class Media(_In):
@@ -62,7 +63,7 @@ class Media(_In):
     image: str | None = None
 
     def text_on(self, platform: str) -> str:
-        return self.text_for.get(platform, self.text)  # type: ignore[call-overload]
+        return self.text_for.get(platform, self.text)
 
 
 class QuestionIn(Media):

@@ -11,39 +11,22 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 from chatbot.config import Config
-from chatbot.content.media import ImageProblem, check_image
 from chatbot.content.model import CHAT_KINDS
-from chatbot.db.models import Post, PostState
+from chatbot.db.models import PostState
 from chatbot.db.session import Database
-from chatbot.engine import store
+from chatbot.engine import claims, store
+from chatbot.engine.claims import Claim, Sending
 from chatbot.engine.clock import Clock
 from chatbot.engine.reconcile import reconcile_due
-from chatbot.publishers.base import (
-    BadRequest,
-    DuplicateContent,
-    Media,
-    OutcomeUnknown,
-    OutgoingPost,
-    Published,
-    Publisher,
-    PublishError,
-    RateLimited,
-    ReplyNotAllowed,
-    TransientError,
-    Unauthorized,
-    UsageCapped,
-)
+from chatbot.engine.sender import Sender
+from chatbot.publishers.base import Publisher
 from chatbot.queue.cost import month_spend
-from chatbot.timeutil import format_duration, parse_duration
+from chatbot.timeutil import format_duration
 
 log = logging.getLogger("chatbot.dispatch")
-DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 
 
 class Dispatcher:
@@ -65,25 +48,24 @@ class Dispatcher:
         self.executor = executor
         self.on_sent = on_sent
         worker = config.settings.worker
-        self.lease = parse_duration(worker.lease)
-        self.reconcile_delay = parse_duration(worker.reconcile_delay)
-        self.retry_delay = parse_duration(worker.retry_delay)
+        self.lease = worker.lease
+        self.reconcile_delay = worker.reconcile_delay
+        self.sender = Sender(db, config, publishers, clock, notify)
         lateness = config.settings.lateness
         self.windows = {
-            "chat": parse_duration(lateness.chat),
-            "campaign": parse_duration(lateness.campaign),
-            "repost": parse_duration(lateness.repost),
+            "chat": lateness.chat,
+            "campaign": lateness.campaign,
+            "repost": lateness.repost,
         }
         self.stopping = False
-        self._renderer: Any = None
         self.backlog = False
         self.capacity = 2 * worker.concurrency
-        # Claims handed to the executor (key for logs), and those whose send has started: at
-        # shutdown the first kind is given back, the second may exist on the platform.
-        self.in_flight: dict[store.Claim, str] = {}
-        self.in_flight_lanes: dict[store.Claim, tuple[str, str] | None] = {}
+        # Claims handed to the executor, and those whose send has started: at shutdown the
+        # first kind is given back, the second may exist on the platform.
+        self.in_flight: dict[Claim, Sending] = {}
+        self.in_flight_lanes: dict[Claim, tuple[str, str] | None] = {}
         self.waiting_in_lane = False
-        self._sending: set[store.Claim] = set()
+        self._sending: set[Claim] = set()
         self._sends_done = threading.Condition()
 
     # -- the cycle -------------------------------------------------------------------------
@@ -127,7 +109,6 @@ class Dispatcher:
             settings.reconcile_attempts,
             self.notify,
         )
-        accounts = store.accounts(self.db)
         spend: dict[str, float] = {}
         eligible: list[store.Candidate] = []
         next_wake: datetime | None = None
@@ -146,7 +127,6 @@ class Dispatcher:
         for cand in due:
             if self.stopping:
                 break
-            account = accounts.get(cand.account)
             if cand.original_state in (
                 PostState.FAILED,
                 PostState.SKIPPED,
@@ -160,10 +140,9 @@ class Dispatcher:
                     f"its original was {cand.original_state}, so there is nothing to repost",
                 )
                 continue
-            if cand.due_at is None or account is None or account.paused:
-                continue
-            if account.rate_limited_until is not None and account.rate_limited_until > now:
-                wake_at(account.rate_limited_until)
+            # Paused and rate-limited accounts are not candidates; next_due wakes for the end
+            # of a rate-limit wait.
+            if cand.due_at is None:
                 continue
             if cand.due_at > now:
                 wake_at(cand.due_at)
@@ -209,8 +188,8 @@ class Dispatcher:
                 self.backlog = True
                 break
             batch, eligible = eligible[:room], eligible[room:]
-            for claim in store.claim_many(self.db, [c.post_id for c in batch], now, self.lease):
-                cand = keys[claim.post_id]
+            for sending in claims.claim_many(self.db, [c.post_id for c in batch], now, self.lease):
+                cand = keys[sending.claim.post_id]
                 claimed += 1
                 log.info(
                     "claimed",
@@ -222,12 +201,12 @@ class Dispatcher:
                     },
                 )
                 if self.executor is None:
-                    self.send(claim)
+                    self.send(sending)
                 else:
                     with self._sends_done:
-                        self.in_flight[claim] = cand.key
-                        self.in_flight_lanes[claim] = self._lane(cand)
-                    self.executor.submit(self.send, claim)
+                        self.in_flight[sending.claim] = sending
+                        self.in_flight_lanes[sending.claim] = self._lane(cand)
+                    self.executor.submit(self.send, sending)
         return claimed
 
     @staticmethod
@@ -282,71 +261,17 @@ class Dispatcher:
 
     # -- sending one post ------------------------------------------------------------------
 
-    def _outgoing(self, post: Post) -> OutgoingPost:
-        with self.db.read() as session:
-            original = session.get(Post, post.depends_on_id) if post.depends_on_id else None
-            previous = None
-            if post.reply_to_previous and post.chat_key:
-                from sqlalchemy import select
-
-                previous = session.scalars(
-                    select(Post.remote_id)
-                    .where(
-                        Post.chat_key == post.chat_key,
-                        Post.account_key == post.account_key,
-                        Post.depends_on_id.is_(None),
-                        Post.seq < post.seq,
-                        Post.state == PostState.POSTED,
-                    )
-                    .order_by(Post.seq.desc())
-                    .limit(1)
-                ).first()
-        if post.kind == "repost":
-            if original is None or original.remote_id is None:
-                raise BadRequest("its original has no remote id to repost")
-            return OutgoingPost(
-                post.key, repost_of=original.remote_id, scheduled_at=post.scheduled_at
-            )
-        media: list[Media] = []
-        if post.card:
-            media.append(Media(self._card(post), post.alt or ""))
-        if post.image:
-            # Checked again here, not only at apply: the file may have changed since, and
-            # nothing outside the content folder is ever uploaded.
-            try:
-                image = check_image(self.config.content_dir, post.image, post.platform)
-            except ImageProblem as exc:
-                raise BadRequest(str(exc)) from None
-            media.append(Media(image.path, post.alt or ""))
-        return OutgoingPost(
-            post.key,
-            post.text,
-            tuple(media),
-            reply_to=previous,
-            scheduled_at=post.scheduled_at,
-        )
-
-    def _card(self, post: Post) -> Path:
-        """The post's card, rendered now unless the cache (``chatbot render``) has it."""
-        from chatbot.cards.layout import CardFitError
-        from chatbot.cards.render import Renderer
-        from chatbot.errors import ContentError
-
-        try:
-            if self._renderer is None:
-                self._renderer = Renderer(self.config.graphics_dir, self.config.cards_dir)
-            path, _ = self._renderer.ensure(post.card or "", post.card_fields or {}, post.platform)
-        except (CardFitError, ContentError, OSError) as exc:
-            raise BadRequest(f"card '{post.card}' could not be rendered: {exc}") from None
-        return path
-
-    def send(self, claim: store.Claim) -> None:
+    def send(self, sending: Sending) -> None:
         """Publish one claimed post and record the outcome. Runs in the executor's threads."""
+        claim = sending.claim
         unblocks = False
         with self._sends_done:
             self._sending.add(claim)
         try:
-            unblocks = self._send(claim)
+            if self.stopping:
+                claims.release_claims(self.db, [claim], self.clock.now())
+            else:
+                unblocks = self.sender.send(sending)
         finally:
             with self._sends_done:
                 self._sending.discard(claim)
@@ -374,142 +299,11 @@ class Dispatcher:
         left in ``sending`` to wait for its lease. Returns (released, keys held as unknown)."""
         with self._sends_done:
             waiting = [c for c in self.in_flight if c not in self._sending]
-            cut_off = [(c, self.in_flight.get(c, str(c.post_id))) for c in self._sending]
-        released = store.release_claims(self.db, waiting, now)
+            cut_off = [(c, self.in_flight[c].key) for c in self._sending if c in self.in_flight]
+        released = claims.release_claims(self.db, waiting, now)
         unknown = []
         for claim, key in cut_off:
             reason = "the worker stopped while sending it; its outcome is read from the timeline"
-            if store.finish(self.db, claim, now, PostState.UNKNOWN, reason, next_attempt_at=now):
+            if claims.finish(self.db, claim, now, PostState.UNKNOWN, reason, next_attempt_at=now):
                 unknown.append(key)
         return released, unknown
-
-    def _send(self, claim: store.Claim) -> bool:
-        """Returns whether the outcome may make other posts due (a confirmed original)."""
-        with self.db.read() as session:
-            post = session.get(Post, claim.post_id)
-        if post is None:
-            return False
-        if self.stopping:
-            store.release_claims(self.db, [claim], self.clock.now())
-            return False
-        publisher = self.publishers.get(post.account_key)
-        extra = {"post": post.key, "account": post.account_key}
-        if publisher is None:
-            self._fail(claim, post, f"no publisher for account {post.account_key}")
-            return True
-        try:
-            outgoing = self._outgoing(post)
-            try:
-                published = publisher.publish(outgoing)
-            except ReplyNotAllowed as exc:
-                # X's 2026 reply rules: fall back to a standalone post, and say so.
-                log.warning(
-                    "reply refused; posting standalone",
-                    extra={"event": "post.reply_fallback", "detail": exc.message, **extra},
-                )
-                published = publisher.publish(replace(outgoing, reply_to=None))
-        except PublishError as exc:
-            self._handle_error(claim, post, exc)
-            return True
-        except Exception as exc:
-            # A bug after the request may have gone out: treat as unknown, reconcile, never resend.
-            log.exception("unexpected error while sending", extra={"event": "post.error", **extra})
-            self._handle_error(claim, post, OutcomeUnknown(f"internal error: {type(exc).__name__}"))
-            return True
-        self._posted(claim, post, published)
-        return post.depends_on_id is None and store.has_dependents(self.db, post.id)
-
-    def _posted(self, claim: store.Claim, post: Post, published: Published) -> None:
-        now = self.clock.now()
-        recorded = store.finish(
-            self.db,
-            claim,
-            now,
-            PostState.POSTED,
-            None,
-            remote_id=published.remote_id,
-            remote_url=published.url,
-            posted_at=now,
-            next_attempt_at=None,
-        )
-        log.info(
-            "posted",
-            extra={
-                "event": "post.posted",
-                "post": post.key,
-                "account": post.account_key,
-                "state": PostState.POSTED,
-                "remote_id": published.remote_id,
-                "recorded": recorded,
-            },
-        )
-
-    def _fail(self, claim: store.Claim, post: Post, reason: str) -> None:
-        store.finish(self.db, claim, self.clock.now(), PostState.FAILED, reason)
-        self.notify(f"Post {post.key} failed", reason, post=post.key, account=post.account_key)
-
-    def _handle_error(self, claim: store.Claim, post: Post, exc: PublishError) -> None:
-        now = self.clock.now()
-        account = post.account_key
-        extra = {"post": post.key, "account": account}
-        if isinstance(exc, RateLimited):
-            until = exc.reset_at or now + DEFAULT_RATE_LIMIT_WAIT
-            store.update_account(self.db, account, rate_limited_until=until)
-            store.finish(
-                self.db,
-                claim,
-                now,
-                PostState.QUEUED,
-                f"rate limited until {until:%H:%M:%S}Z",
-                attempts=post.attempts - 1,
-                sent_at=None,
-            )
-            log.warning(
-                "rate limited",
-                extra={"event": "account.rate_limited", "until": until.isoformat(), **extra},
-            )
-        elif isinstance(exc, (Unauthorized, UsageCapped)):
-            reason = f"paused: {exc.message}"
-            store.update_account(self.db, account, paused=True, paused_reason=reason)
-            store.finish(
-                self.db,
-                claim,
-                now,
-                PostState.QUEUED,
-                f"waiting: account {reason}",
-                attempts=post.attempts - 1,
-                sent_at=None,
-            )
-            store.add_audit(self.db, now, "worker", "account.paused", account, reason=reason)
-            self.notify(
-                f"Account {account} paused", f"{reason}. Fix it, then resume the account.", **extra
-            )
-        elif isinstance(exc, DuplicateContent):
-            store.finish(self.db, claim, now, PostState.UNKNOWN, exc.message, next_attempt_at=now)
-            log.warning(exc.message, extra={"event": "post.unknown", **extra})
-        elif exc.may_exist:
-            store.finish(
-                self.db,
-                claim,
-                now,
-                PostState.UNKNOWN,
-                exc.message,
-                next_attempt_at=now + self.reconcile_delay,
-            )
-            log.warning(exc.message, extra={"event": "post.unknown", **extra})
-        elif isinstance(exc, TransientError):
-            if post.attempts >= self.config.settings.worker.max_attempts:
-                self._fail(claim, post, f"gave up after {post.attempts} attempts: {exc.message}")
-                return
-            store.finish(
-                self.db,
-                claim,
-                now,
-                PostState.QUEUED,
-                exc.message,
-                next_attempt_at=now + self.retry_delay,
-                sent_at=None,
-            )
-            log.warning(exc.message, extra={"event": "post.retry", **extra})
-        else:
-            self._fail(claim, post, exc.message)

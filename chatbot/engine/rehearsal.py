@@ -26,6 +26,7 @@ from chatbot.db.session import open_database
 from chatbot.engine.clock import FakeClock
 from chatbot.engine.dispatcher import Dispatcher
 from chatbot.errors import UserError
+from chatbot.platforms import platform_named
 from chatbot.publishers.base import OutgoingPost, Published, Publisher, RemotePost
 from chatbot.publishers.dryrun import DryRunPublisher
 from chatbot.queue.apply import apply_plan
@@ -100,7 +101,7 @@ class Rehearsal:
 
                 def record(account: str, out: OutgoingPost, published: Published) -> None:
                     spec = by_key[out.key]
-                    limit, _ = limits.limits(spec.platform)
+                    limit, _ = platform_named(spec.platform).limits(limits)
                     item = RehearsedPost(
                         clock.now(),
                         account,
@@ -120,7 +121,7 @@ class Rehearsal:
                     key: _Recorder(
                         key,
                         account.handle,
-                        inner=DryRunPublisher(key, account.handle, clock=clock),
+                        inner=DryRunPublisher(key, account.handle, now=clock.now),
                         on_publish=record,
                     )
                     for key, account in self.config.settings.accounts.items()

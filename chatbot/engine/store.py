@@ -1,14 +1,9 @@
-"""The engine's database operations: promote, claim, record outcomes, release.
-
-Claiming moves a post to ``sending`` with a token and a lease and is committed before any
-network call. SQLite: the write transaction starts with BEGIN IMMEDIATE and the claim is a
-conditional UPDATE whose row count says who won. PostgreSQL: candidates are locked with
-``FOR UPDATE SKIP LOCKED`` so concurrent workers take different posts instead of queueing.
-"""
+"""The engine's reads and small writes around the cycle: what is due, what comes next,
+approved posts taken on, unapproved chat posts skipped, expired leases, and the cheap summaries
+the timer polls. Claims and outcomes are in ``claims``."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,16 +12,11 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from chatbot.content.model import CHAT_KINDS
-from chatbot.db.models import Account, AuditEntry, Chat, Post, PostState
+from chatbot.db.audit import audit
+from chatbot.db.models import Account, Chat, Post, PostState
 from chatbot.db.session import Database
 
 SETTLED_ORIGINAL = (PostState.POSTED, PostState.FAILED, PostState.SKIPPED, PostState.CANCELLED)
-
-
-@dataclass(frozen=True)
-class Claim:
-    post_id: int
-    token: str
 
 
 @dataclass(frozen=True)
@@ -207,73 +197,6 @@ def next_due(db: Database, now: datetime) -> datetime | None:
     return min(future) if future else None
 
 
-def claim_many(db: Database, post_ids: list[int], now: datetime, lease: timedelta) -> list[Claim]:
-    """Take posts for sending in one transaction; returns the ones this worker won, in order."""
-    if not post_ids:
-        return []
-    token = secrets.token_hex(16)
-    claimable = (Post.state == PostState.QUEUED) & Post.held.is_(False)
-    with db.write() as session:
-        ids = post_ids
-        if not db.is_sqlite:
-            ids = list(
-                session.scalars(
-                    select(Post.id)
-                    .where(Post.id.in_(post_ids), claimable)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            if not ids:
-                return []
-        won = set(
-            session.scalars(
-                update(Post)
-                .where(Post.id.in_(ids), claimable)
-                .values(
-                    state=PostState.SENDING,
-                    claim_token=token,
-                    lease_until=now + lease,
-                    sent_at=now,
-                    attempts=Post.attempts + 1,
-                    updated_at=now,
-                )
-                .returning(Post.id)
-            )
-        )
-    return [Claim(pid, token) for pid in post_ids if pid in won]
-
-
-def claim(db: Database, post_id: int, now: datetime, lease: timedelta) -> Claim | None:
-    """Take one post for sending; ``None`` if another worker got it first."""
-    won = claim_many(db, [post_id], now, lease)
-    return won[0] if won else None
-
-
-def finish(
-    db: Database,
-    claim: Claim,
-    now: datetime,
-    state: PostState,
-    reason: str | None = None,
-    **values: object,
-) -> bool:
-    """Record an outcome if the claim is still ours (a lease may have expired meanwhile)."""
-    with db.write() as session:
-        result = session.execute(
-            update(Post)
-            .where(Post.id == claim.post_id, Post.claim_token == claim.token)
-            .values(
-                state=state,
-                state_reason=reason,
-                claim_token=None,
-                lease_until=None,
-                updated_at=now,
-                **values,
-            )
-        )
-        return (getattr(result, "rowcount", 0) or 0) == 1
-
-
 def set_state(
     session: Session,
     post_id: int,
@@ -307,38 +230,6 @@ def expire_leases(db: Database, now: datetime) -> list[str]:
         return [p.key for p in rows]
 
 
-def release_claims(db: Database, claims: list[Claim], now: datetime) -> int:
-    """Give back claims that were never sent (clean shutdown)."""
-    if not claims:
-        return 0
-    with db.write() as session:
-        result = session.execute(
-            update(Post)
-            .where(
-                Post.id.in_([c.post_id for c in claims]),
-                Post.claim_token.in_({c.token for c in claims}),
-                Post.state == PostState.SENDING,
-            )
-            .values(
-                state=PostState.QUEUED,
-                claim_token=None,
-                lease_until=None,
-                sent_at=None,
-                attempts=Post.attempts - 1,
-                updated_at=now,
-            )
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
-
-
-def has_dependents(db: Database, post_id: int) -> bool:
-    with db.read() as session:
-        return (
-            session.scalar(select(Post.id).where(Post.depends_on_id == post_id).limit(1))
-            is not None
-        )
-
-
 def accounts(db: Database) -> dict[str, Account]:
     with db.read() as session:
         return {a.key: a for a in session.scalars(select(Account))}
@@ -353,7 +244,7 @@ def add_audit(
     db: Database, now: datetime, actor: str, action: str, target: str, **detail: object
 ) -> None:
     with db.write() as session:
-        session.add(AuditEntry(at=now, actor=actor, action=action, target=target, detail=detail))
+        audit(session, now, actor, action, target, **detail)
 
 
 def control_version(db: Database) -> int:

@@ -1,4 +1,5 @@
-"""``chatbot run``: publishers, dispatcher, timer and a clean shutdown on SIGTERM.
+"""``chatbot run``: dispatcher, timer and a clean shutdown on SIGTERM, around the publishers
+it is handed.
 
 Shutdown: stop claiming, let in-flight requests finish and record their outcome, give back any
 claim that was never sent. A worker killed with SIGKILL leaves at most the posts it was sending
@@ -9,119 +10,22 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
-from typing import TextIO
 
-from chatbot.config import (
-    BLUESKY_CREDENTIAL_NAMES,
-    MASTODON_CREDENTIAL_NAMES,
-    Config,
-    credentials,
-    x_credentials,
-)
+from chatbot.config import Config
 from chatbot.db.session import Database
 from chatbot.engine import store
 from chatbot.engine.clock import Clock, SystemClock
 from chatbot.engine.dispatcher import Dispatcher
 from chatbot.engine.jobqueue import JobQueue
 from chatbot.engine.notify import Notifier, Problems
-from chatbot.errors import ConfigError
 from chatbot.publishers.base import Publisher, PublishError, Unauthorized
-from chatbot.publishers.dryrun import DryRunPublisher
-from chatbot.publishers.x import XPublisher
-from chatbot.queue.apply import sync_accounts
-from chatbot.timeutil import parse_duration
+from chatbot.queue.accounts import sync_accounts
 
 log = logging.getLogger("chatbot.worker")
-
-
-def build_publishers(
-    config: Config, clock: Clock, out: TextIO | None, db: Database | None = None
-) -> dict[str, Publisher]:
-    """One publisher per account; refuses to start when live credentials are missing.
-
-    A partner that connected its account (``chatbot partner invite``) posts with its stored,
-    encrypted tokens; every other account with credentials from the environment.
-    """
-    settings = config.settings
-    dry_log = config.resolve(settings.worker.dryrun_log)
-    publishers: dict[str, Publisher] = {}
-    connected = {}
-    if db is not None and settings.publisher != "dryrun":
-        from chatbot.connect.credentials import connected_accounts
-
-        connected = connected_accounts(db)
-    for key, account in settings.accounts.items():
-        if settings.publisher == "dryrun" or account.platform == "dryrun":
-            publishers[key] = DryRunPublisher(
-                key, account.handle, log_path=dry_log, out=out, clock=clock
-            )
-        elif db is not None and (key in connected or account.credentials == "invite"):
-            from chatbot.connect.publishers import ConnectedAccountPublisher
-
-            publishers[key] = ConnectedAccountPublisher(
-                key, account.handle, config=config, db=db, clock=clock
-            )
-        elif account.platform == "x":
-            creds = x_credentials(key, account)
-            publishers[key] = XPublisher(
-                key,
-                account.handle,
-                api_key=creds["api_key"],
-                api_secret=creds["api_secret"],
-                access_token=creds["access_token"],
-                access_secret=creds["access_secret"],
-                base_url=settings.platforms.x.api_base_url,
-                timeout=settings.platforms.x.request_timeout,
-            )
-        elif account.platform == "mastodon":
-            creds = credentials(key, account, MASTODON_CREDENTIAL_NAMES)
-            publishers[key] = mastodon_publisher(config, key, creds["access_token"])
-        elif account.platform == "bluesky":
-            creds = credentials(key, account, BLUESKY_CREDENTIAL_NAMES)
-            publishers[key] = bluesky_publisher(config, key, creds["app_password"], clock)
-        else:  # pragma: no cover - the settings refuse unknown platforms
-            raise ConfigError(f"accounts.{key}.platform: unknown platform", config.path)
-    return publishers
-
-
-def mastodon_publisher(config: Config, key: str, access_token: str) -> Publisher:
-    from chatbot.publishers.mastodon import MastodonPublisher
-
-    account = config.settings.accounts[key]
-    mastodon = config.settings.platforms.mastodon
-    return MastodonPublisher(
-        key,
-        account.handle,
-        access_token=access_token,
-        instance_url=account.instance_url or "",
-        visibility=account.visibility,
-        timeout=mastodon.request_timeout,
-        fallback_max_length=mastodon.max_length,
-        fallback_url_weight=mastodon.url_weight,
-        cache_seconds=parse_duration(mastodon.instance_cache).total_seconds(),
-    )
-
-
-def bluesky_publisher(config: Config, key: str, app_password: str, clock: Clock) -> Publisher:
-    from chatbot.publishers.bluesky import BlueskyPublisher
-
-    account = config.settings.accounts[key]
-    bluesky = config.settings.platforms.bluesky
-    return BlueskyPublisher(
-        key,
-        account.handle,
-        app_password=app_password,
-        base_url=account.instance_url or bluesky.api_base_url,
-        timeout=bluesky.request_timeout,
-        max_image_bytes=bluesky.max_image_bytes,
-        max_graphemes=bluesky.max_length,
-        now=clock.now,
-    )
 
 
 class Worker:
@@ -129,11 +33,13 @@ class Worker:
         self,
         config: Config,
         db: Database,
+        publishers: dict[str, Publisher],
         clock: Clock | None = None,
-        out: TextIO | None = sys.stdout,
         until_idle: bool = False,
-        publishers: dict[str, Publisher] | None = None,
     ):
+        """``publishers``: one per account, built by the caller (``chatbot run`` builds them
+        from the config and the stored connections), as python-telegram-bot's Application is
+        handed its Bot."""
         self.config = config
         self.db = db
         self.clock = clock or SystemClock()
@@ -142,7 +48,7 @@ class Worker:
         self.stop_signal: int | None = None
         self.notifier = Notifier(config.settings.notify.urls)
         self.problems = Problems(self.notifier, self.clock.now)
-        self.publishers = publishers or build_publishers(config, self.clock, out, db)
+        self.publishers = publishers
         worker = config.settings.worker
         self.executor = ThreadPoolExecutor(worker.concurrency, thread_name_prefix="send")
         self.dispatcher = Dispatcher(
@@ -159,8 +65,8 @@ class Worker:
         self.jobqueue = JobQueue(
             self.dispatcher.run_due,
             {
-                "content": (parse_duration(worker.refresh), self._changed),
-                "controls": (parse_duration(worker.control_poll), self._controlled),
+                "content": (worker.refresh, self._changed),
+                "controls": (worker.control_poll, self._controlled),
             },
             self.problems.failed,
             after_step=self._check_idle,
@@ -240,7 +146,7 @@ class Worker:
         reached the platform: it is settled from the timeline at the next start, never resent),
         so nothing is left in ``sending`` to wait for its lease. Returns whether every thread
         ended; if not, the caller must exit without waiting for them."""
-        stop_timeout = parse_duration(self.config.settings.worker.stop_timeout)
+        stop_timeout = self.config.settings.worker.stop_timeout
         deadline = time.monotonic() + stop_timeout.total_seconds()
         self.dispatcher.stopping = True
         cycles_done = self.jobqueue.shutdown(timeout=max(0.0, deadline - time.monotonic()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -120,7 +120,6 @@ class Publisher(abc.ABC):
 
     account: str
     handle: str = ""
-    sent: list[OutgoingPost] = field(default_factory=list, repr=False)
 
     @abc.abstractmethod
     def publish(self, post: OutgoingPost) -> Published:

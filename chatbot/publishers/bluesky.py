@@ -25,6 +25,7 @@ from atproto_client import exceptions as at_errors
 from atproto_client.request import Request
 from PIL import Image
 
+from chatbot.counting import graphemes
 from chatbot.publishers.base import (
     BadRequest,
     DuplicateContent,
@@ -39,7 +40,6 @@ from chatbot.publishers.base import (
     Unauthorized,
 )
 from chatbot.publishers.facets import find_facets
-from chatbot.text import graphemes
 
 T = TypeVar("T")
 _S32 = "234567abcdefghijklmnopqrstuvwxyz"
@@ -255,7 +255,6 @@ class BlueskyPublisher(Publisher):
             subject, _ = self._strong_ref(post.repost_of)
             record: Any = models.AppBskyFeedRepost.Record(subject=subject, created_at=now)
             self._call(lambda c, d: c.app.bsky.feed.repost.create(d, record, rkey=rkey), True)
-            self.sent.append(post)
             return Published(post.repost_of, self._url(post.repost_of))
         length = graphemes(post.text)
         if length > self.max_graphemes:
@@ -277,7 +276,6 @@ class BlueskyPublisher(Publisher):
             langs=["en"],
         )
         created = self._call(lambda c, d: c.app.bsky.feed.post.create(d, record, rkey=rkey), True)
-        self.sent.append(post)
         return Published(str(created.uri), self._url(str(created.uri)))
 
     def recent_posts(self, since: datetime) -> list[RemotePost]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,12 +23,11 @@ _LOCK = threading.Lock()
 class DryRunPublisher(Publisher):
     log_path: Path | None = None
     out: TextIO | None = None
-    clock: object = None
+    now: Callable[[], datetime] | None = None
     _records: list[RemotePost] = field(default_factory=list, repr=False)
 
     def _now(self) -> datetime:
-        now = getattr(self.clock, "now", None)
-        return now() if callable(now) else datetime.now(UTC)
+        return self.now() if self.now is not None else datetime.now(UTC)
 
     def publish(self, post: OutgoingPost) -> Published:
         with _LOCK:
@@ -37,7 +37,6 @@ class DryRunPublisher(Publisher):
             created = self._now()
             record = RemotePost(remote_id, post.text, created, url, post.repost_of)
             self._records.append(record)
-            self.sent.append(post)
             if self.out is not None:
                 what = f"repost of {post.repost_of}" if post.repost_of else post.text
                 media = "".join(f" [image {m.path.name}: alt {m.alt!r}]" for m in post.media)

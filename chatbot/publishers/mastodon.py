@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import mastodon as mastodon_py
 
+from chatbot.counting import mastodon_length
 from chatbot.publishers.base import (
     BadRequest,
     Media,
@@ -36,7 +37,6 @@ from chatbot.publishers.base import (
     TransientError,
     Unauthorized,
 )
-from chatbot.text import mastodon_length
 
 T = TypeVar("T")
 # Mastodon.py picks endpoints by server version; every instance this project supports
@@ -199,7 +199,6 @@ class MastodonPublisher(Publisher):
                 lambda: self.client.status_reblog(post.repost_of, visibility=self.visibility),
                 creates=True,
             )
-            self.sent.append(post)
             return Published(str(post.repost_of), str(status.get("url") or status.get("uri", "")))
         limits = self.limits()
         length = mastodon_length(post.text, limits.url_weight)
@@ -227,7 +226,6 @@ class MastodonPublisher(Publisher):
             ),
             creates=True,
         )
-        self.sent.append(post)
         return Published(str(status["id"]), str(status.get("url") or status.get("uri", "")))
 
     def recent_posts(self, since: datetime) -> list[RemotePost]:

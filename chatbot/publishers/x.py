@@ -252,7 +252,6 @@ class XPublisher(Publisher):
             self._call(
                 lambda: self.client.retweet(post.repost_of, user_auth=self._user_auth), creates=True
             )
-            self.sent.append(post)
             # A repost has no id of its own in the v2 response; point at the original.
             return Published(
                 post.repost_of, f"{self.public_url}/i/web/status/{post.repost_of}#{user}"
@@ -269,7 +268,6 @@ class XPublisher(Publisher):
         )
         data: Any = response.data
         remote_id = str(data["id"])
-        self.sent.append(post)
         handle = self.handle.lstrip("@") or "i/web"
         return Published(remote_id, f"{self.public_url}/{handle}/status/{remote_id}")
 

@@ -8,48 +8,17 @@ them, because the reviewer approved the words, not the minute.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from chatbot.config import Config
 from chatbot.content import ContentSet, PostSpec
-from chatbot.db.models import Account, Approval, AuditEntry, Campaign, Chat, Post, PostState
+from chatbot.db.audit import audit
+from chatbot.db.models import Approval, Campaign, Chat, Post, PostState
+from chatbot.queue.accounts import sync_accounts
 from chatbot.queue.plan import Change, Plan, compute_plan
 from chatbot.timeutil import parse_local_datetime, zone
-
-
-def audit(
-    session: Session, now: datetime, actor: str, action: str, target: str, **detail: Any
-) -> None:
-    session.add(AuditEntry(at=now, actor=actor, action=action, target=target, detail=detail))
-
-
-def set_account_paused(
-    session: Session, config: Config, key: str, paused: bool, by: str, reason: str, now: datetime
-) -> None:
-    """Pause an account (it posts nothing) or let it post again; audited. Resuming also clears
-    a rate-limit wait: a person resuming means "try again now"."""
-    sync_accounts(session, config)
-    session.flush()
-    row = session.scalars(select(Account).where(Account.key == key)).one()
-    row.paused = paused
-    row.paused_reason = reason if paused else None
-    if not paused:
-        row.rate_limited_until = None
-    audit(session, now, by, "account.paused" if paused else "account.resumed", key, reason=reason)
-
-
-def sync_accounts(session: Session, config: Config) -> None:
-    """Make the accounts table match the config (new accounts added, platform/handle updated)."""
-    rows = {a.key: a for a in session.scalars(select(Account))}
-    for key, account in config.settings.accounts.items():
-        row = rows.get(key)
-        if row is None:
-            session.add(Account(key=key, platform=account.platform, handle=account.handle))
-        elif (row.platform, row.handle) != (account.platform, account.handle):
-            row.platform, row.handle = account.platform, account.handle
 
 
 def _sync_groups(session: Session, content: ContentSet, config: Config) -> None:

@@ -1,4 +1,5 @@
-"""API cost estimates from the configured prices (X charges far more for posts with links)."""
+"""API cost estimates from the configured prices (the registry knows each platform's: X
+charges far more for posts with links), and what was spent this month."""
 
 from __future__ import annotations
 
@@ -8,23 +9,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from chatbot.db.models import Post, PostState
+from chatbot.platforms import platform_named
 from chatbot.settings import Platforms
-from chatbot.text import urls_in
 
 # Posts that were (or may have been) sent, and so were (or may have been) paid for.
 SPEND_STATES = (PostState.POSTED, PostState.SENDING, PostState.UNKNOWN)
 
 
 def estimate_cost(platform: str, kind: str, text: str, has_media: bool, prices: Platforms) -> float:
-    if platform != "x":
-        return 0.0
-    x = prices.x
-    if kind == "repost":
-        return x.price_repost
-    cost = x.price_post_with_link if urls_in(text) else x.price_post
-    if has_media:
-        cost += x.price_media
-    return cost
+    return platform_named(platform).cost(kind, text, has_media, prices)
 
 
 def month_spend(session: Session, account: str, now: datetime) -> float:

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chatbot.content.model import CHAT_KINDS
+from chatbot.db.audit import audit
 from chatbot.db.models import Chat, Post, PostState
 from chatbot.errors import UserError
-from chatbot.queue.apply import audit
 from chatbot.timeutil import format_duration
 
 # Not yet handed to the platform: these move when the host steers the chat.

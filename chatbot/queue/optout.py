@@ -10,8 +10,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from chatbot.db.audit import audit
 from chatbot.db.models import Post, PostState
-from chatbot.queue.apply import audit
 from chatbot.queue.live import PENDING
 from chatbot.queue.review import is_approved
 

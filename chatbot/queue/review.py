@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from chatbot.db.audit import audit
 from chatbot.db.models import Approval, Post, PostState
 from chatbot.errors import UserError
-from chatbot.queue.apply import audit
 from chatbot.vision import Review
 
 REVIEWABLE = frozenset({PostState.DRAFT, PostState.APPROVED, PostState.QUEUED, PostState.FAILED})

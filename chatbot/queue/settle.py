@@ -10,23 +10,12 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from chatbot.db.audit import audit
 from chatbot.db.models import Post, PostState
 from chatbot.errors import UserError
-from chatbot.queue.apply import audit
+from chatbot.platforms import platform_named
 
 SettleAction = Literal["posted", "retry", "cancel"]
-
-
-def remote_id_from_url(url: str, platform: str) -> str:
-    """What the publishers use as a post's id, from the link a person pastes.
-
-    X and Mastodon: the last path segment. Bluesky: the AT URI, which a repost needs;
-    ``https://bsky.app/profile/HANDLE/post/RKEY`` becomes ``at://HANDLE/app.bsky.feed.post/RKEY``.
-    """
-    parts = url.rstrip("/").split("/")
-    if platform == "bluesky" and len(parts) >= 4 and parts[-2] == "post" and parts[-4] == "profile":
-        return f"at://{parts[-3]}/app.bsky.feed.post/{parts[-1]}"
-    return parts[-1]
 
 
 def needs_settling(post: Post) -> bool:
@@ -52,7 +41,7 @@ def settle(
             raise UserError("give the post's URL, e.g. https://x.com/libraryfreedom/status/1234")
         post.state = PostState.POSTED
         post.remote_url = url
-        post.remote_id = remote_id_from_url(url, post.platform)
+        post.remote_id = platform_named(post.platform).remote_id_from_url(url)
         post.posted_at = post.posted_at or now
         reason = f"marked posted by {by}"
     elif action == "retry":

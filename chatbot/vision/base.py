@@ -16,7 +16,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot.content.model import PostSpec
-from chatbot.settings import PLATFORM_NAMES, Platforms
+from chatbot.platforms import DEFAULT_PLATFORM, PLATFORM_NAMES, platform_named
+from chatbot.settings import Platforms
 
 Level = Literal["error", "warning", "suggestion"]
 LEVELS: tuple[Level, ...] = ("error", "warning", "suggestion")
@@ -59,7 +60,8 @@ class Finding:
         """X is the default reader's platform; any other is named, so a finding on the Bluesky
         copy of a post is not mistaken for one on the X copy."""
         platform = self.platform or self.post.platform
-        return platform if platform not in ("x", "dryrun") or self.platform else None
+        default = platform_named(platform).rules == DEFAULT_PLATFORM
+        return platform if not default or self.platform else None
 
     @property
     def where(self) -> str:
@@ -96,7 +98,7 @@ def format_findings(findings: Iterable[Finding]) -> list[str]:
             continue
         order = {name: i for i, name in enumerate(PLATFORM_NAMES)}
         names = sorted({f.platform or f.post.platform for f in group}, key=order.__getitem__)
-        shown = [n for n in names if n != "dryrun"] or names
+        shown = [n for n in names if not platform_named(n).stands_in] or names
         plain = len(shown) == 1 and all(f.shown_platform is None for f in group)
         lines.append(where if plain else f"{where} [{', '.join(shown)}]")
     return lines

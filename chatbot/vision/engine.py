@@ -9,11 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+import chatbot.vision.rules  # noqa: F401 - registers the rule kinds
 from chatbot.content.load import ContentSet, validate_model
 from chatbot.content.located import located_error
 from chatbot.errors import ContentError
 from chatbot.settings import Platforms
-from chatbot.vision import rules as _rules  # noqa: F401 - registers the rule kinds
 from chatbot.vision.base import LEVELS, RULE_KINDS, Context, Finding, Rule, RuleOptions
 from chatbot.yamlmarks import load_yaml
 

@@ -10,8 +10,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, model_validator
 
-from chatbot.content.model import PostSpec, family
-from chatbot.text import HASHTAG, MENTION, mastodon_length, urls_in, weighted_length
+from chatbot.content.model import PostSpec
+from chatbot.platforms import family, platform_named
+from chatbot.text import HASHTAG, MENTION, urls_in
 from chatbot.vision.base import Context, Finding, Rule, RuleOptions, register
 
 
@@ -221,11 +222,9 @@ class Length(Rule):
     default_message = "{length} characters as {platform_name} counts them; the limit is {limit}"
 
     def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
-        limit, _ = context.platforms.limits(post.platform)
-        if post.platform == "mastodon":
-            length = mastodon_length(post.text, context.platforms.mastodon.url_weight)
-        else:
-            length = weighted_length(post.text, post.platform)
+        platform = platform_named(post.platform)
+        limit, _ = platform.limits(context.platforms)
+        length = platform.length(post.text, context.platforms)
         if length > limit:
             yield self.finding(
                 post,
@@ -248,7 +247,7 @@ class AltText(Rule):
             if post.alt:
                 yield self.finding(post, problem="alt text given but no card or image to attach")
             return
-        _, limit = context.platforms.limits(post.platform)
+        _, limit = platform_named(post.platform).limits(context.platforms)
         what = f"card '{post.card}'" if post.card else f"image '{post.image}'"
         if post.alt is None or not post.alt.strip():
             yield self.finding(

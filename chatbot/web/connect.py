@@ -20,18 +20,11 @@ from chatbot.connect.crypto import TokenBox
 from chatbot.db.models import Account, Post
 from chatbot.engine.notify import Notifier
 from chatbot.errors import ConfigError, UserError
+from chatbot.platforms import PLATFORMS, platform_named
 from chatbot.web.pages import config, database, done, now, require, row, user
 
 connect = Blueprint("connect", __name__)
-PUBLIC = frozenset(
-    {
-        "connect.invite",
-        "connect.start",
-        "connect.bluesky",
-        "connect.x_callback",
-        "connect.mastodon_callback",
-    }
-)
+PUBLIC = frozenset({"connect.invite", "connect.start", "connect.app_password", "connect.callback"})
 
 
 def _notify() -> Notifier:
@@ -77,6 +70,7 @@ def invite(token: str) -> Any:
     account = config().settings.accounts[found.account_key]
     return render_template(
         "connect.html",
+        platform=platform_named(account.platform),
         token=token,
         invite=found,
         account=account,
@@ -94,10 +88,10 @@ def start(token: str) -> Any:
     return redirect(url)
 
 
-@connect.route("/connect/<token>/bluesky", methods=["POST"])
-def bluesky(token: str) -> Any:
+@connect.route("/connect/<token>/app-password", methods=["POST"])
+def app_password(token: str) -> Any:
     try:
-        key = service.connect_bluesky(
+        key = service.connect_with_app_password(
             database(),
             config(),
             token,
@@ -111,7 +105,11 @@ def bluesky(token: str) -> Any:
     return render_template("connected.html", account=key)
 
 
-def _callback(platform: str) -> Any:
+@connect.route("/connect/<platform>/callback")
+def callback(platform: str) -> Any:
+    """Where a platform's sign-in comes back ({public_url}/connect/x/callback and so on)."""
+    if platform not in PLATFORMS or PLATFORMS[platform].connect_by != "oauth":
+        abort(404)
     if request.args.get("error"):
         return _problem("Not connected", "The sign-in was cancelled or refused; nothing changed.")
     state, code = request.args.get("state", ""), request.args.get("code", "")
@@ -124,16 +122,6 @@ def _callback(platform: str) -> Any:
     except (UserError, ConfigError) as exc:
         return _problem("Not connected", exc.message)
     return render_template("connected.html", account=key)
-
-
-@connect.route("/connect/x/callback")
-def x_callback() -> Any:
-    return _callback("x")
-
-
-@connect.route("/connect/mastodon/callback")
-def mastodon_callback() -> Any:
-    return _callback("mastodon")
 
 
 # -- organizers -------------------------------------------------------------------------------
@@ -151,6 +139,7 @@ def partners() -> Any:
         {
             "key": key,
             "settings": settings,
+            "platform": platform_named(settings.platform),
             "row": accounts.get(key),
             "credential": connected.get(key),
         }

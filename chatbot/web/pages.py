@@ -35,11 +35,12 @@ from chatbot.db.models import (
     User,
 )
 from chatbot.db.session import Database
+from chatbot.platforms import platform_named
 from chatbot.queue import live
 from chatbot.queue.optout import is_opted_out
 from chatbot.queue.settle import needs_settling
 from chatbot.queue.status import unapproved_soon
-from chatbot.timeutil import parse_duration, zone
+from chatbot.timeutil import format_duration, zone
 from chatbot.web.preview import length_of, linked
 from chatbot.web.signin import Throttle, sign_in, sign_out_everywhere
 from chatbot.web.users import can
@@ -97,7 +98,7 @@ def visible_post(session: Any, post_id: int) -> Post:
 
 
 def row(post: Post) -> dict[str, Any]:
-    limit, _ = config().settings.platforms.limits(post.platform)
+    limit, _ = platform_named(post.platform).limits(config().settings.platforms)
     used, fits = length_of(post.text, post.platform, limit)
     return {
         "post": post,
@@ -145,8 +146,8 @@ def login() -> Any:
             password,
             _client(),
             now(),
-            Throttle(web.sign_in_attempts, parse_duration(web.sign_in_lockout)),
-            parse_duration(web.session_lifetime),
+            Throttle(web.sign_in_attempts, web.sign_in_lockout),
+            web.session_lifetime,
         )
         if outcome.retry_after is not None:
             minutes = max(1, round(outcome.retry_after / 60))
@@ -367,7 +368,7 @@ def attention() -> Any:
             )
         )
         paused = list(s.scalars(select(Account).where(Account.paused.is_(True))))
-        horizon = parse_duration(config().settings.review.warn_before)
+        horizon = config().settings.review.warn_before
         unapproved, unapproved_total = unapproved_soon(s, now(), horizon)
     return render_template(
         "attention.html",
@@ -375,7 +376,7 @@ def attention() -> Any:
         paused=paused,
         unapproved=[row(p) for p in unapproved],
         unapproved_total=unapproved_total,
-        warn_before=config().settings.review.warn_before,
+        warn_before=format_duration(config().settings.review.warn_before),
         tz=viewer_zone(),
     )
 

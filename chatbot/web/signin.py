@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from chatbot.db.models import AuditEntry, SignInFailure, User, WebSession
+from chatbot.db.audit import audit
+from chatbot.db.models import SignInFailure, User, WebSession
 from chatbot.db.session import Database
 from chatbot.web.users import needs_rehash, new_password, verify_password
 
@@ -126,14 +127,14 @@ def _failed(db: Database, name: str, client: str, now: datetime, throttle: Throt
             if wait is not None:
                 row.locked_until = now + wait
                 locked.append(f"{key} for {int(wait.total_seconds())} s")
-        session.add(
-            AuditEntry(
-                at=now,
-                actor=name[:128] or "(no name)",
-                action="sign_in.failed",
-                target=name[:200],
-                detail={"client": client, "locked": ", ".join(locked)},
-            )
+        audit(
+            session,
+            now,
+            name[:128] or "(no name)",
+            "sign_in.failed",
+            name[:200],
+            client=client,
+            locked=", ".join(locked),
         )
 
 

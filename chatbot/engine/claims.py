@@ -1,0 +1,195 @@
+"""Claiming posts for sending, and recording what happened, each in one transaction.
+
+Claiming moves a post to ``sending`` with a token and a lease and is committed before any
+network call. SQLite: the write transaction starts with BEGIN IMMEDIATE and the claim is a
+conditional UPDATE whose row count says who won. PostgreSQL: candidates are locked with
+``FOR UPDATE SKIP LOCKED`` so concurrent workers take different posts instead of queueing.
+
+The claim reads, in the same transaction, everything sending needs (the text, card and image,
+the original's remote id for a repost, the previous post's for a thread reply, whether anything
+waits on this post), so a send never reads the database again; its outcome (the post, and the
+account and the audit log when the platform paused or rate-limited it) is one transaction too.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import aliased
+
+from chatbot.db.audit import audit
+from chatbot.db.models import Account, Post, PostState
+from chatbot.db.session import Database
+
+
+@dataclass(frozen=True)
+class Claim:
+    post_id: int
+    token: str
+
+
+@dataclass(frozen=True)
+class Sending:
+    """A claimed post with everything its send needs."""
+
+    claim: Claim
+    key: str
+    account: str
+    platform: str
+    kind: str
+    text: str
+    scheduled_at: datetime
+    attempts: int
+    card: str | None = None
+    card_fields: dict[str, str] = field(default_factory=dict)
+    alt: str | None = None
+    image: str | None = None
+    original_remote_id: str | None = None  # a repost's original
+    reply_to: str | None = None  # a thread's previous post
+    has_dependents: bool = False  # a repost or a partner's words wait on this one
+
+
+def claim_many(db: Database, post_ids: list[int], now: datetime, lease: timedelta) -> list[Sending]:
+    """Take posts for sending in one transaction; returns the ones this worker won, in order."""
+    if not post_ids:
+        return []
+    token = secrets.token_hex(16)
+    claimable = (Post.state == PostState.QUEUED) & Post.held.is_(False)
+    original = aliased(Post)
+    previous = aliased(Post)
+    follower = aliased(Post)
+    with db.write() as session:
+        ids = post_ids
+        if not db.is_sqlite:
+            ids = list(
+                session.scalars(
+                    select(Post.id)
+                    .where(Post.id.in_(post_ids), claimable)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not ids:
+                return []
+        won = set(
+            session.scalars(
+                update(Post)
+                .where(Post.id.in_(ids), claimable)
+                .values(
+                    state=PostState.SENDING,
+                    claim_token=token,
+                    lease_until=now + lease,
+                    sent_at=now,
+                    attempts=Post.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(Post.id)
+            )
+        )
+        if not won:
+            return []
+        reply_to = (
+            select(previous.remote_id)
+            .where(
+                previous.chat_key == Post.chat_key,
+                previous.account_key == Post.account_key,
+                previous.depends_on_id.is_(None),
+                previous.seq < Post.seq,
+                previous.state == PostState.POSTED,
+            )
+            .order_by(previous.seq.desc())
+            .limit(1)
+            .correlate(Post)
+            .scalar_subquery()
+        )
+        followed = exists().where(follower.depends_on_id == Post.id)
+        rows = session.execute(
+            select(Post, original.remote_id, reply_to, followed)
+            .outerjoin(original, Post.depends_on_id == original.id)
+            .where(Post.id.in_(won))
+        )
+        found = {}
+        for post, original_remote, previous_remote, has_followers in rows:
+            found[post.id] = Sending(
+                Claim(post.id, token),
+                post.key,
+                post.account_key,
+                post.platform,
+                post.kind,
+                post.text,
+                post.scheduled_at,
+                post.attempts,
+                post.card,
+                dict(post.card_fields or {}),
+                post.alt,
+                post.image,
+                original_remote,
+                previous_remote if post.reply_to_previous and post.chat_key else None,
+                post.depends_on_id is None and bool(has_followers),
+            )
+    return [found[pid] for pid in post_ids if pid in found]
+
+
+def finish(
+    db: Database,
+    claim: Claim,
+    now: datetime,
+    state: PostState,
+    reason: str | None = None,
+    *,
+    account: tuple[str, dict[str, Any]] | None = None,
+    audit_entry: tuple[str, str, str, dict[str, Any]] | None = None,
+    values: dict[str, object] | None = None,
+    **more: object,
+) -> bool:
+    """Record an outcome if the claim is still ours (a lease may have expired meanwhile), with
+    what it does to the account (``(key, values)``) and its audit entry (``(actor, action,
+    target, detail)``), in one transaction. ``values``/``more``: other columns of the post
+    (``attempts`` given back as if never claimed when nothing was sent)."""
+    with db.write() as session:
+        result = session.execute(
+            update(Post)
+            .where(Post.id == claim.post_id, Post.claim_token == claim.token)
+            .values(
+                state=state,
+                state_reason=reason,
+                claim_token=None,
+                lease_until=None,
+                updated_at=now,
+                **(values or {}),
+                **more,
+            )
+        )
+        if account is not None:
+            session.execute(update(Account).where(Account.key == account[0]).values(**account[1]))
+        if audit_entry is not None:
+            actor, action, target, detail = audit_entry
+            audit(session, now, actor, action, target, **detail)
+        return (getattr(result, "rowcount", 0) or 0) == 1
+
+
+def release_claims(db: Database, claims: list[Claim], now: datetime) -> int:
+    """Give back claims that were never sent (clean shutdown)."""
+    if not claims:
+        return 0
+    with db.write() as session:
+        result = session.execute(
+            update(Post)
+            .where(
+                Post.id.in_([c.post_id for c in claims]),
+                Post.claim_token.in_({c.token for c in claims}),
+                Post.state == PostState.SENDING,
+            )
+            .values(
+                state=PostState.QUEUED,
+                claim_token=None,
+                lease_until=None,
+                sent_at=None,
+                attempts=Post.attempts - 1,
+                updated_at=now,
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
