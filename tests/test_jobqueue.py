@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from chatbot.engine.jobqueue import JobQueue
 
@@ -127,3 +128,50 @@ def test_shutdown_gives_up_on_a_stuck_cycle_after_its_timeout() -> None:
     assert stuck.wait(5)
     assert queue.shutdown(timeout=0.2) is False  # said honestly: the cycle did not finish
     release.set()
+
+
+def test_a_wake_added_while_the_cycle_is_finishing_is_never_dropped() -> None:
+    """A cycle ends by adding its next wake; when that wake is due at once, APScheduler may try
+    to run it before the finishing cycle has returned. With one instance allowed it dropped the
+    run (a date job is then gone) and the queue, still believing a wake was scheduled, never
+    woke again: an --until-idle worker hung with posts waiting. Reproduced by holding the first
+    cycle just after it added its wake until APScheduler has dealt with that wake."""
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED
+
+    calls: list[int] = []
+    dealt_with = threading.Event()
+    second = threading.Event()
+    main = threading.get_ident()
+
+    def step() -> datetime | None:
+        calls.append(1)
+        if len(calls) == 2:
+            second.set()
+        return datetime.now(UTC) if len(calls) == 1 else None
+
+    queue = JobQueue(step, HOUR, lambda exc: None)
+    added: list[datetime] = []
+
+    def listener(event: Any) -> None:
+        # APScheduler either ran the new wake or refused it: either way it has dealt with it.
+        times = getattr(event, "scheduled_run_times", None) or []
+        if added and (event.code == EVENT_JOB_MAX_INSTANCES or added[0] in times):
+            dealt_with.set()
+
+    queue._scheduler.add_listener(listener, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_SUBMITTED)
+    real_wake_at = queue.wake_at
+
+    def wake_at_then_linger(when: datetime) -> None:
+        if threading.get_ident() != main and len(calls) == 1:
+            added.append(when)
+            real_wake_at(when)
+            dealt_with.wait(5)  # still inside the first cycle's job while APScheduler acts
+            return
+        real_wake_at(when)
+
+    queue.wake_at = wake_at_then_linger  # type: ignore[method-assign]
+    queue.start()
+    try:
+        assert second.wait(5), "the next cycle's wake was dropped: the queue went deaf"
+    finally:
+        assert queue.shutdown(timeout=5)

@@ -103,6 +103,10 @@ class JobQueue:
                 args=[self.id, "dispatch"],
                 id="dispatch",
                 replace_existing=True,
+                # A cycle adds its next wake before its own job has returned; a wake due at
+                # once must not be refused as a second instance (APScheduler would drop it for
+                # good). Cycles never overlap anyway: _dispatch lets one run at a time.
+                max_instances=3,
             )
 
     def run_job(self, job: str) -> None:
@@ -124,8 +128,11 @@ class JobQueue:
 
     def _dispatch(self) -> None:
         with self._lock:
-            self._running = True
             self._scheduled_for = None
+            if self._running:  # the cycle still finishing will run the step again for this
+                self._pending = datetime.now(UTC)
+                return
+            self._running = True
         next_wake: datetime | None = None
         try:
             while True:
@@ -152,6 +159,11 @@ class JobQueue:
         finally:
             with self._lock:
                 self._running = False
+                # A wake that arrived after the last look (a dispatch refused above, a check)
+                # is honoured here, never lost.
+                late, self._pending = self._pending, None
+        if late is not None:
+            next_wake = late if next_wake is None else min(late, next_wake)
         if next_wake is not None:
             self.wake_at(next_wake)
 
