@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import percentile, write_section  # noqa: E402
+from bench.texts import distinct_texts  # noqa: E402
 from tests.xserver import XServer  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -50,7 +51,23 @@ def drop_db(name: str | None) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def scenario(kind: str, workers: int, shape: str, posts: int) -> dict[str, float]:
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def scenario(
+    kind: str,
+    workers: int,
+    shape: str,
+    posts: int,
+    rss_samples: list[tuple[int, float]] | None = None,
+) -> dict[str, float]:
     server = XServer().start()
     env = dict(os.environ)
     accounts = []
@@ -71,11 +88,12 @@ def scenario(kind: str, workers: int, shape: str, posts: int) -> dict[str, float
         start = datetime.now(UTC) + timedelta(seconds=12)
         spread = timedelta(0) if shape == "burst" else timedelta(seconds=40)
         lines = []
+        texts = distinct_texts(posts)
         for i in range(posts):
             due = start + spread * (i / posts)
             lines.append(
-                f"  - {{id: b{i}, account: p{i % ACCOUNTS}, text: 'Benchmark post {i} "
-                f"#BanFaceSurveillance', at: '{due.isoformat(timespec='milliseconds')}'}}"
+                f"  - {{id: b{i}, account: p{i % ACCOUNTS}, text: '{texts[i]}', "
+                f"at: '{due.isoformat(timespec='milliseconds')}'}}"
             )
         (tmp / "content" / "campaigns" / "bench.yaml").write_text(
             "id: bench\naccounts: [p0]\nposts:\n" + "\n".join(lines) + "\n"
@@ -93,16 +111,22 @@ def scenario(kind: str, workers: int, shape: str, posts: int) -> dict[str, float
             for _ in range(workers)
         ]
         peak_kib = 0
-        for proc in procs:
-            _, status, usage = os.wait4(proc.pid, 0)
+        for index, proc in enumerate(procs):
+            while True:
+                # The first worker's memory is sampled while it runs (per-post mode).
+                pid, status, usage = os.wait4(
+                    proc.pid, os.WNOHANG if rss_samples is not None and index == 0 else 0
+                )
+                if pid:
+                    break
+                assert rss_samples is not None
+                rss_samples.append((len(server.tweets), _rss_mib(proc.pid)))
+                time.sleep(0.05)
             proc.returncode = os.waitstatus_to_exitcode(status)
             peak_kib = max(peak_kib, usage.ru_maxrss)
             if proc.returncode != 0:
                 raise SystemExit(f"worker exited {proc.returncode}")
-        due_by_text = {
-            f"Benchmark post {i} #BanFaceSurveillance": start + spread * (i / posts)
-            for i in range(posts)
-        }
+        due_by_text = {texts[i]: start + spread * (i / posts) for i in range(posts)}
         created = [(t.created_at, due_by_text[t.text]) for t in server.tweets.values()]
         if len(created) != posts or len({t.text for t in server.tweets.values()}) != posts:
             raise SystemExit(f"expected {posts} distinct posts, server has {len(created)}")
@@ -111,6 +135,7 @@ def scenario(kind: str, workers: int, shape: str, posts: int) -> dict[str, float
         last = max(c for c, _ in created)
         span = max((last - first).total_seconds(), 1e-3)
         return {
+            "wall_ms": (last - first).total_seconds() * 1000,
             "p50": percentile(lateness, 50),
             "p99": percentile(lateness, 99),
             "max": max(lateness),
@@ -122,15 +147,82 @@ def scenario(kind: str, workers: int, shape: str, posts: int) -> dict[str, float
         drop_db(db_name)
 
 
+def bare_calls(posts: int) -> float:
+    """ms per post for the same signed calls made straight through requests + OAuth 1.0a, one
+    after another, to a fresh loopback server: what sending costs without the tool."""
+    import requests
+    from requests_oauthlib import OAuth1
+
+    from tests.xserver import CONSUMER_KEY, CONSUMER_SECRET
+
+    server = XServer().start()
+    users = [server.add_user(f"partner{i}") for i in range(ACCOUNTS)]
+    session = requests.Session()
+    auths = [OAuth1(CONSUMER_KEY, CONSUMER_SECRET, u.token, u.secret) for u in users]
+    try:
+        started = time.perf_counter()
+        for i in range(posts):
+            response = session.post(
+                f"{server.url}/2/tweets",
+                json={"text": f"Bare post {i} #BanFaceSurveillance"},
+                auth=auths[i % ACCOUNTS],
+                timeout=10,
+            )
+            response.raise_for_status()
+        return (time.perf_counter() - started) * 1000 / posts
+    finally:
+        server.stop()
+
+
+def per_post(posts: int) -> None:
+    """Worker wall time per post in a burst (SQLite, one worker) against the bare signed call,
+    and the worker's memory between post 1,000 and the last."""
+    rss: list[tuple[int, float]] = []
+    result = scenario("sqlite", 1, "burst", posts, rss_samples=rss)
+    bare = bare_calls(min(posts, 2000))
+    worker_ms = result["wall_ms"] / posts
+    at_1000 = next((mib for count, mib in rss if count >= 1000), float("nan"))
+    last = rss[-1][1] if rss else float("nan")
+    print(
+        f"burst of {posts}: worker {worker_ms:.2f} ms per post (claim to last creation), "
+        f"bare signed call {bare:.2f} ms: {worker_ms / bare:.1f}x; RSS at post 1,000 "
+        f"{at_1000:.0f} MiB, at the last {last:.0f} MiB, peak {result['peak_mib']:.0f} MiB",
+        flush=True,
+    )
+    body = [
+        "## Worker cost per post (`bench/bench_engine.py --per-post`)\n",
+        f"{posts} posts over {ACCOUNTS} X accounts, all due at once, one worker on SQLite, "
+        "against the loopback X server. *Worker*: wall time from the worker's start of sending "
+        "to the last post's creation, per post (16 send threads). *Bare*: the same signed "
+        "call (requests + OAuth 1.0a) made one after another with nothing else. RSS sampled "
+        "from /proc while it runs.\n",
+        "| posts | worker ms/post | bare signed call ms | ratio | RSS at post 1,000 "
+        "| RSS at the last | peak RSS |",
+        "|---|---|---|---|---|---|---|",
+        f"| {posts} | {worker_ms:.2f} | {bare:.2f} | {worker_ms / bare:.1f}x | {at_1000:.0f} MiB "
+        f"| {last:.0f} MiB | {result['peak_mib']:.0f} MiB |",
+    ]
+    write_section("engine-per-post", "\n".join(body))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="200 posts instead of 2,000")
+    parser.add_argument(
+        "--per-post",
+        type=int,
+        metavar="N",
+        help="worker ms per post against the bare signed call, and RSS, for a burst of N",
+    )
     parser.add_argument(
         "--steady",
         action="store_true",
         help="200 posts over 40 s (5 a second): a busy chat night, not a burst",
     )
     args = parser.parse_args()
+    if args.per_post:
+        per_post(args.per_post)
+        return
     posts = 200 if args.quick or args.steady else 2000
     runs = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 4)]
     rows = []

@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_engine import drop_db, make_db  # noqa: E402
 from bench.report import percentile, write_section  # noqa: E402
 from chatbot.config import load_config  # noqa: E402
-from chatbot.content import load_content  # noqa: E402
+from chatbot.content.load import load_content  # noqa: E402
 from chatbot.db.session import open_database  # noqa: E402
 from chatbot.queue.apply import apply_plan  # noqa: E402
 from chatbot.web import create_app  # noqa: E402
-from chatbot.web.users import add_user  # noqa: E402
+from chatbot.web.users import add_user, new_password  # noqa: E402
 
 POSTS = 5000
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log in the figures
@@ -68,9 +68,10 @@ def scenario(kind: str, requests_each: int) -> dict[str, dict[str, float]]:
         config = load_config(str(tmp / "config.yaml"))
         db = open_database(url)
         now = WEEK - timedelta(days=1)
+        password = new_password(PASSWORD)
         with db.write() as session:
             apply_plan(session, load_content(config), config, now, "bench")
-            add_user(session, "olga", PASSWORD, "organizer", None, now, set())
+            add_user(session, "olga", password, "organizer", None, now, set())
         app = create_app(config=config, db=db, secret_key="b" * 40, clock=lambda: now)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()

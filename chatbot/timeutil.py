@@ -91,20 +91,20 @@ def parse_local_datetime(value: object, tz: ZoneInfo) -> datetime:
     else:
         text = str(value).strip()
         parsed_or_none = None
-        for fmt in _LOCAL_FORMATS:
-            try:
-                parsed_or_none = datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
+        try:  # ISO 8601 (most times are written so) in C; strptime is 20 times slower
+            parsed_or_none = datetime.fromisoformat(text)
+        except ValueError:
+            for fmt in _LOCAL_FORMATS:  # the same without zero padding: 2026-1-5 9:00
+                try:
+                    parsed_or_none = datetime.strptime(text, fmt)
+                    break
+                except ValueError:
+                    continue
         if parsed_or_none is None:
-            try:
-                parsed_or_none = datetime.fromisoformat(text)
-            except ValueError:
-                raise TimeFormatError(
-                    f"{value!r} is not a date and time; write it like 2026-12-03 20:00 "
-                    "or 2026-12-03T20:00:00-05:00"
-                ) from None
+            raise TimeFormatError(
+                f"{value!r} is not a date and time; write it like 2026-12-03 20:00 "
+                "or 2026-12-03T20:00:00-05:00"
+            )
         parsed = parsed_or_none
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC)

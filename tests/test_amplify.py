@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from chatbot.content import load_content
+from chatbot.content.load import load_content
 from chatbot.engine.rehearsal import Rehearsal
 from tests.conftest import Project
 from tests.enginekit import fr_chat

@@ -22,7 +22,7 @@ from chatbot.config import load_config
 from chatbot.connect import credentials
 from chatbot.connect.crypto import TokenBox
 from chatbot.connect.publishers import build_publishers
-from chatbot.content import load_content
+from chatbot.content.load import load_content
 from chatbot.db import Post, open_database
 from chatbot.db.models import Account, AuditEntry, Credential, Invite
 from chatbot.db.session import Database

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chatbot.content import load_content
+from chatbot.content.load import load_content
 from chatbot.timeutil import TimeFormatError, parse_duration, parse_local_datetime, zone
 from tests.conftest import Project
 

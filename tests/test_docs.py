@@ -29,7 +29,10 @@ def test_every_setting_is_documented_with_help(row: dict[str, object]) -> None:
 
 def _commands(group: click.Group, prefix: str = "chatbot") -> list[str]:
     names = []
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             names.extend(_commands(command, f"{prefix} {name}"))
         else:

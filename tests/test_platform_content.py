@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.content import load_content
+from chatbot.content.load import load_content
 from tests.conftest import BASE_CONFIG, Project
 
 MULTI = (

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from chatbot.config import load_config
 from chatbot.connect.publishers import build_publishers
-from chatbot.content import load_content
+from chatbot.content.load import load_content
 from chatbot.db import Post, open_database
 from chatbot.db.models import PostState
 from chatbot.engine.clock import FakeClock

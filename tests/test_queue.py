@@ -9,7 +9,7 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from chatbot.config import load_config
-from chatbot.content import load_content
+from chatbot.content.load import load_content
 from chatbot.db import Approval, AuditEntry, Post, open_database
 from chatbot.db.models import PostState
 from chatbot.errors import UserError
@@ -276,3 +276,13 @@ def test_migrations_produce_exactly_the_models_schema(fresh_db_url: str) -> None
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     db.dispose()
+
+
+def test_the_schema_head_is_alembics_newest_revision() -> None:
+    """Commands compare the database's revision with SCHEMA_HEAD instead of loading Alembic;
+    a new migration must move it."""
+    from alembic.script import ScriptDirectory
+
+    from chatbot.db.session import SCHEMA_HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == [SCHEMA_HEAD]

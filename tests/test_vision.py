@@ -218,7 +218,7 @@ def test_example_content_has_no_errors(example: Project) -> None:
 
 
 def test_example_chat_has_eight_questions_and_partners(example: Project) -> None:
-    from chatbot.content import load_content
+    from chatbot.content.load import load_content
 
     content = load_content(example.load_config())
     questions = [p for p in content.posts if p.chat == "fr-chat" and p.kind == "question"]

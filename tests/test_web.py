@@ -227,7 +227,7 @@ def test_reviewing_a_chat_and_an_edit_voiding_it_visibly(web: WebProject, exampl
     # The content is edited and applied again: the approval is void, and the page says so.
     chat = example.root / "content" / "chats" / "fr-chat.yaml"
     chat.write_text(chat.read_text().replace("What would a ban look like", "What would a ban mean"))
-    from chatbot.content import load_content
+    from chatbot.content.load import load_content
     from chatbot.queue.apply import apply_plan
 
     with web.db.write() as session:

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from chatbot.config import load_config
-from chatbot.content import load_content
+from chatbot.content.load import load_content
 from chatbot.db import Post, open_database
 from chatbot.db.session import Database
 from chatbot.queue.apply import apply_plan

@@ -1,23 +1,125 @@
-"""The ``chatbot`` command. Every user mistake ends as one clear message and exit code 1."""
+"""The ``chatbot`` command. Every user mistake ends as one clear message and exit code 1.
+
+Commands are loaded when they are run, not when the program starts: a host's ``chatbot chat
+pause`` in the middle of a live chat must not wait for the web framework, the platforms'
+client libraries, the card renderer and Alembic to load. The table below names each command's
+module and short help (``chatbot --help`` loads none of them); a test keeps it equal to the
+commands themselves.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 
 from chatbot.cli.app import App
-from chatbot.cli.chat_cmds import chat_group, rehearse_cmd
-from chatbot.cli.content_cmds import apply_cmd, approve_cmd, check_cmd, plan_cmd, reject_cmd
-from chatbot.cli.engine_cmds import account_group, run_cmd, settle_cmd
-from chatbot.cli.ops_cmds import db_group, settings_cmd, status_cmd
-from chatbot.cli.partner_cmds import keys_group, partner_group
-from chatbot.cli.render_cmd import render_cmd
-from chatbot.cli.web_cmds import user_group, web_cmd
 from chatbot.errors import UserError
+
+# name -> ("module:attribute", short help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "account": (
+        "chatbot.cli.engine_cmds:account_group",
+        "Pause or resume an account (a paused account posts nothing).",
+    ),
+    "apply": (
+        "chatbot.cli.content_cmds:apply_cmd",
+        "Write the plan to the queue in one transaction (a second run changes nothing).",
+    ),
+    "approve": (
+        "chatbot.cli.content_cmds:approve_cmd",
+        "Approve a chat, a campaign (by id) or one post (by key or number).",
+    ),
+    "chat": (
+        "chatbot.cli.chat_cmds:chat_group",
+        "Steer a live chat while `chatbot run` is running: each control takes effect within a "
+        "second, is audited, and is safe to repeat.",
+    ),
+    "check": (
+        "chatbot.cli.content_cmds:check_cmd",
+        "Review content against the vision rules; exit 1 on any error.",
+    ),
+    "db": ("chatbot.cli.ops_cmds:db_group", "Database maintenance."),
+    "keys": (
+        "chatbot.cli.partner_cmds:keys_group",
+        "The key stored tokens are encrypted with (CHATBOT_TOKEN_KEYS).",
+    ),
+    "partner": (
+        "chatbot.cli.partner_cmds:partner_group",
+        "Partners connect their own accounts by invite, without sharing secrets.",
+    ),
+    "plan": (
+        "chatbot.cli.content_cmds:plan_cmd",
+        "Show what applying content would change in the queue; writes nothing.",
+    ),
+    "rehearse": (
+        "chatbot.cli.chat_cmds:rehearse_cmd",
+        "Play CHAT_ID through the dry-run publisher at SPEED times real speed; works before "
+        "approval and touches neither the queue nor any account.",
+    ),
+    "reject": (
+        "chatbot.cli.content_cmds:reject_cmd",
+        "Reject a chat, a campaign or one post, with a note saying what to change.",
+    ),
+    "render": (
+        "chatbot.cli.render_cmd:render_cmd",
+        "Render the graphic cards that content asks for; unchanged cards come from the cache.",
+    ),
+    "run": (
+        "chatbot.cli.engine_cmds:run_cmd",
+        "The long-running worker: sends approved posts on time, exactly once.",
+    ),
+    "settings": (
+        "chatbot.cli.ops_cmds:settings_cmd",
+        "List every setting with its default and help text.",
+    ),
+    "settle": (
+        "chatbot.cli.engine_cmds:settle_cmd",
+        "Settle a failed, unknown or held post: mark it posted, retry it, or cancel it.",
+    ),
+    "status": (
+        "chatbot.cli.ops_cmds:status_cmd",
+        "Queue overview: per account, counts by state, next due, anything needing attention.",
+    ),
+    "user": (
+        "chatbot.cli.web_cmds:user_group",
+        "Who may sign in to the web app, and with which role.",
+    ),
+    "web": (
+        "chatbot.cli.web_cmds:web_cmd",
+        "The organizer web app, for local use (deploy with gunicorn: see the Procfile).",
+    ),
+}
+
+
+def _shorten(text: str, limit: int) -> str:
+    """The first ``limit`` characters of ``text``, cut at a word, as click shortens help."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 3].rsplit(" ", 1)[0].rstrip(",:;") + "..."
 
 
 class _Group(click.Group):
+    """Loads a command's module only when that command runs; turns user mistakes and a
+    failing database into one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name][0].split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, _shorten(text, limit)) for name, text in rows])
+
     def invoke(self, ctx: click.Context) -> Any:
         from sqlalchemy.exc import OperationalError
 
@@ -51,29 +153,6 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     """Chat scheduler and content bot for advocacy campaigns."""
     ctx.obj = App(config_path)
     ctx.call_on_close(ctx.obj.close)
-
-
-for command in (
-    check_cmd,
-    plan_cmd,
-    apply_cmd,
-    approve_cmd,
-    reject_cmd,
-    render_cmd,
-    status_cmd,
-    run_cmd,
-    chat_group,
-    rehearse_cmd,
-    account_group,
-    settle_cmd,
-    db_group,
-    settings_cmd,
-    web_cmd,
-    user_group,
-    partner_group,
-    keys_group,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

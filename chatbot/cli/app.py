@@ -7,14 +7,17 @@ import getpass
 import os
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from chatbot.config import Config, load_config
-from chatbot.content import ContentSet, load_content
-from chatbot.db.session import Database
 from chatbot.errors import UserErrors
 from chatbot.timeutil import utcnow
+
+if TYPE_CHECKING:  # loaded by the commands that use them, not at start-up
+    from rich.console import Console
+
+    from chatbot.config import Config
+    from chatbot.content.load import ContentSet
+    from chatbot.db.session import Database
 
 
 class App:
@@ -23,12 +26,30 @@ class App:
         self._config: Config | None = None
         self._db: Database | None = None
         self.clock = clock
-        self.console = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self._console: Console | None = None
+        self._err: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False, soft_wrap=True)
+        return self._console
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._err
 
     @property
     def config(self) -> Config:
         if self._config is None:
+            from chatbot.config import load_config
+
             self._config = load_config(self._config_path)
         return self._config
 
@@ -39,6 +60,8 @@ class App:
         return self._db
 
     def content(self, strict: bool = True) -> ContentSet:
+        from chatbot.content.load import load_content
+
         content = load_content(self.config)
         if strict and content.errors:
             raise UserErrors(list(content.errors))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
 from chatbot.cli.app import App
-from chatbot.engine.rehearsal import Rehearsal, RehearsedPost
+
+if TYPE_CHECKING:  # the rehearsal loads the engine: only `chatbot rehearse` needs it
+    from chatbot.engine.rehearsal import RehearsedPost
 from chatbot.errors import UserError
 from chatbot.queue import live
 from chatbot.timeutil import TimeFormatError, parse_duration, zone
@@ -198,6 +200,7 @@ def _duration(text: str) -> timedelta:
 
 
 def describe(item: RehearsedPost, tz_name: str) -> str:
+    """One rehearsed post as the rehearsal prints it."""
     when = _local(item.at, tz_name)
     if item.repost_of is not None:
         body = f"reposts {item.key.split('@', 1)[0]}"
@@ -222,6 +225,8 @@ def describe(item: RehearsedPost, tz_name: str) -> str:
 def rehearse_cmd(app: App, chat_id: str, speed: float) -> None:
     """Play CHAT_ID through the dry-run publisher at SPEED times real speed; works before
     approval and touches neither the queue nor any account."""
+    from chatbot.engine.rehearsal import Rehearsal
+
     content = app.content()
     spec = content.chats.get(chat_id)
     tz_name = (spec.timezone if spec else None) or app.config.account_zone_name(

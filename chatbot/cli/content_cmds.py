@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from chatbot.cli.app import App
-from chatbot.content import ContentSet, load_content
+from chatbot.content.load import ContentSet, load_content
 from chatbot.errors import ContentError, UserError
 from chatbot.queue.apply import apply_plan
 from chatbot.queue.plan import Plan, compute_plan, weekly_summary
@@ -103,6 +103,7 @@ def _local(app: App, account: str, at: datetime) -> str:
 def _print_plan(app: App, plan: Plan, verb: str) -> None:
     console = app.console
     symbols = {"add": "+", "change": "~", "remove": "-", "keep": "="}
+    lines = []
     for change in plan.changes:
         at = change.spec.scheduled_at if change.spec else change.existing.scheduled_at  # type: ignore[union-attr]
         detail = ""
@@ -112,11 +113,12 @@ def _print_plan(app: App, plan: Plan, verb: str) -> None:
                 detail += ": voids its approval"
         if change.note:
             detail += f": {change.note}"
-        console.print(
+        lines.append(
             f"{symbols[change.action]} {change.key:<40} {change.account:<10} "
-            f"{_local(app, change.account, at)}{detail}",
-            markup=False,
+            f"{_local(app, change.account, at)}{detail}"
         )
+    if lines:  # one write: a blast's plan has tens of thousands of lines
+        console.print("\n".join(lines), markup=False, highlight=False)
     table = Table(title=f"{verb} per account", title_justify="left")
     for column in ("account", "add", "change", "remove", "kept (sent)", "queue cost (USD)"):
         table.add_column(column, justify="right" if column != "account" else "left")

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from chatbot.cards.layout import CardFitError
 from chatbot.cards.render import Renderer
 from chatbot.cli.app import App
-from chatbot.content import load_content
+from chatbot.content.load import load_content
 from chatbot.errors import ContentError, UserError, UserErrors
 
 pass_app = click.make_pass_decorator(App)

@@ -1,6 +1,5 @@
-"""Content as code: chats, campaigns and vision rules read from YAML and expanded into posts."""
+"""Content as code: chats, campaigns and vision rules read from YAML and expanded into posts.
 
-from chatbot.content.load import ContentSet, load_content
-from chatbot.content.model import PostSpec
-
-__all__ = ["ContentSet", "PostSpec", "load_content"]
+``load.load_content`` reads everything; ``model`` has the shapes. Nothing is imported here, so
+a module that needs only the post kinds does not load every content module.
+"""

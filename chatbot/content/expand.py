@@ -9,6 +9,8 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import yaml
+
 from chatbot.config import Config
 from chatbot.content.located import located_error
 from chatbot.content.media import ImageProblem, check_image
@@ -46,11 +48,11 @@ def card_of(
 
 
 def source_of(doc: LocatedYaml, keys: PathKey) -> Source:
-    node = doc.node(keys)
-    line = doc.line(keys) or 1
-    column = doc.column(keys) or 1
+    node = doc.node(keys)  # once: each lookup walks the tree
+    line = node.start_mark.line + 1 if node is not None else 1
+    column = node.start_mark.column + 1 if node is not None else 1
     single_line = node is not None and node.start_mark.line == node.end_mark.line
-    style = doc.scalar_style(keys)
+    style = (node.style or "") if isinstance(node, yaml.ScalarNode) else None
     # Columns inside the text can be computed only for one-line plain or quoted scalars;
     # a quoted scalar's first character is one column after the quote.
     if style in ('"', "'"):

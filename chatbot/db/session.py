@@ -14,22 +14,26 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:  # Alembic loads only when a schema must change
+    from alembic.config import Config as AlembicConfig
 
 from chatbot.errors import ConfigError, UserError
 
 log = logging.getLogger("chatbot.db")
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_245_911  # arbitrary, fixed: the advisory lock id for schema migrations
+# The newest migration's revision. Every command compares it with the database's in one cheap
+# query instead of loading Alembic (a fifth of a second) to find it; a test keeps it equal to
+# the newest file in migrations/versions.
+SCHEMA_HEAD = "0008"
+VERSION_QUERY = "SELECT version_num FROM alembic_version"
 
 
 def _enable_wal(cursor: Any) -> None:
@@ -84,6 +88,8 @@ def _sqlite_setup(engine: Engine, busy_ms: int) -> None:
 
 
 def alembic_config(url: str) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -121,6 +127,8 @@ class Database:
 
     def upgrade(self) -> None:
         """Create or migrate the schema to the newest revision."""
+        from alembic import command
+
         cfg = alembic_config(self.url)
         # Two processes starting on a fresh database must not both create the schema: take the
         # write lock (SQLite) or an advisory lock (PostgreSQL) before Alembic reads the version.
@@ -139,10 +147,17 @@ class Database:
             raise ConfigError(f"cannot open the database {self.safe_url}: {exc.orig}") from None
 
     def needs_upgrade(self) -> bool:
-        script = ScriptDirectory.from_config(alembic_config(self.url))
+        """Whether the schema is older than this code's (or missing): one query."""
         with self.engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_heads()
-        return set(current) != set(script.get_heads())
+            try:
+                current = {row[0] for row in conn.execute(text(VERSION_QUERY))}
+            except ProgrammingError:  # PostgreSQL: no alembic_version table yet
+                return True
+            except OperationalError as exc:
+                if "no such table" in str(exc.orig):  # SQLite: the same
+                    return True
+                raise
+        return current != {SCHEMA_HEAD}
 
     @property
     def safe_url(self) -> str:

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chatbot.config import Config
-from chatbot.content import ContentSet, PostSpec
+from chatbot.content.load import ContentSet
+from chatbot.content.model import PostSpec
 from chatbot.db.models import SENT_STATES, Post, PostState
 from chatbot.queue.cost import estimate_cost
 from chatbot.text import urls_in

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
@@ -74,12 +73,18 @@ class Substitute(Rule):
         super().__init__(options)
         assert isinstance(options, SubstituteOptions)
         flags = re.IGNORECASE if options.ignorecase else 0
+        # One pattern per term, but a post is scanned once: a quick pass with all the terms
+        # at once finds whether any is there (most posts have none).
         self._patterns = [
             (re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", flags), suggestion)
             for term, suggestion in options.swap.items()
         ]
+        terms = "|".join(re.escape(t) for t in sorted(options.swap, key=len, reverse=True))
+        self._any = re.compile(rf"(?<![\w-])(?:{terms})(?![\w-])", flags)
 
     def check_post(self, post: PostSpec, context: Context) -> Iterator[Finding]:
+        if not self._any.search(post.text):
+            return
         for pattern, suggestion in self._patterns:
             for match in pattern.finditer(post.text):
                 if suggestion is None:
@@ -265,17 +270,6 @@ class NearDuplicateOptions(RuleOptions):
     threshold: float = Field(0.8, gt=0, le=1)
 
 
-def similarity(a: str, b: str) -> float:
-    """0..1 similarity of two posts' wording, ignoring case, links and spacing."""
-
-    def norm(text: str) -> str:
-        for url in urls_in(text):
-            text = text.replace(url, " ")
-        return " ".join(text.lower().split())
-
-    return difflib.SequenceMatcher(None, norm(a), norm(b), autojunk=False).ratio()
-
-
 @register
 class NearDuplicate(Rule):
     """X's automation rules: no identical or substantially similar posts from several accounts
@@ -289,24 +283,28 @@ class NearDuplicate(Rule):
     )
 
     def check_all(self, posts: Iterable[PostSpec], context: Context) -> Iterator[Finding]:
+        """Per platform: the same words on X and on Mastodon is one message in two places; on
+        one platform from two accounts it is coordinated duplication. Each post is reported at
+        most once, naming one earlier post it repeats (see ``vision/duplicates.py``)."""
+        from chatbot.vision.duplicates import find_near_duplicates
+
         assert isinstance(self.options, NearDuplicateOptions)
         threshold = self.options.threshold
-        candidates = [p for p in posts if self.applies_to(p) and p.text]
-        for i, post in enumerate(candidates):
-            for other in candidates[i + 1 :]:
-                # Per platform: the same words on X and on Mastodon is one message in two
-                # places; on one platform from two accounts it is coordinated duplication.
-                if other.account == post.account or family(other.platform) != family(post.platform):
-                    continue
-                ratio = similarity(post.text, other.text)
-                if ratio >= threshold:
-                    yield self.finding(
-                        other,
-                        similarity=ratio,
-                        threshold=threshold,
-                        other=post.key,
-                        other_account=post.account,
-                    )
+        by_family: dict[str, list[PostSpec]] = {}
+        for post in posts:
+            if self.applies_to(post) and post.text:
+                by_family.setdefault(family(post.platform), []).append(post)
+        for group in by_family.values():
+            texts = [p.text for p in group]
+            for match in find_near_duplicates(texts, [p.account for p in group], threshold):
+                post, other = group[match.index], group[match.other]
+                yield self.finding(
+                    post,
+                    similarity=match.score,
+                    threshold=threshold,
+                    other=other.key,
+                    other_account=other.account,
+                )
 
 
 class CardContrastOptions(RuleOptions):

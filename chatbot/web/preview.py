@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from chatbot.config import Config
-from chatbot.content import ContentSet, load_content
+from chatbot.content.load import ContentSet, load_content
 from chatbot.text import HASHTAG, MENTION, urls_in, weighted_length
 from chatbot.vision import Finding, Review, review
 

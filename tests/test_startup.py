@@ -1,0 +1,77 @@
+"""A host's command starts at once: `chatbot` loads only what the command it runs uses.
+
+Each check runs in a new interpreter, as a host's shell runs the command, because this test
+process has long since imported everything."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+
+from chatbot.cli import COMMANDS, cli
+from tests.conftest import ROOT
+
+# Modules that cost tens to hundreds of milliseconds to import and that a live control or the
+# status overview never needs.
+HEAVY = ("tweepy", "atproto", "mastodon", "PIL", "flask", "alembic", "argon2", "apscheduler")
+
+PROBE = """
+import json, sys
+import click
+import chatbot.cli
+for name in sys.argv[1:]:
+    chatbot.cli.cli.get_command(click.Context(chatbot.cli.cli), name)
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def _loaded_after(*commands: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *commands],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return set(json.loads(out))
+
+
+def test_importing_the_cli_loads_no_platform_client_renderer_web_or_alembic() -> None:
+    assert _loaded_after() & set(HEAVY) == set()
+
+
+@pytest.mark.parametrize("command", ["chat", "status"])
+def test_live_controls_and_status_load_nothing_heavy(command: str) -> None:
+    assert _loaded_after(command) & set(HEAVY) == set()
+
+
+def test_help_loads_no_command_module() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, chatbot.cli as c; sys.argv=['chatbot','--help'];"
+            "\ntry:\n    c.main()\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted(m for m in sys.modules if m.startswith('chatbot.cli.')))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "rehearse" in result.stdout and "Steer a live chat" in result.stdout
+    assert "LOADED ['chatbot.cli.app']" in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_lazy_command_table_matches_each_command(name: str) -> None:
+    """`chatbot --help` reads the table, not the commands: it must say what each one says."""
+    command = cli.get_command(click.Context(cli), name)
+    assert isinstance(command, click.Command)
+    assert command.name == name
+    own_help = " ".join((command.help or "").split("\n\n")[0].split())
+    assert own_help == COMMANDS[name][1]
