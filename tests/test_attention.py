@@ -148,6 +148,48 @@ def test_overdue_chat_posts_of_one_account_go_out_in_their_order(
     eng.close()
 
 
+def test_the_last_send_under_way_asks_for_another_look(
+    tmp_path: Path, server: XServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A campaign post with nothing waiting on it: when its send ends and nothing else is under
+    way, the dispatcher still asks for a cycle. Without it, a cycle that ran while the send was
+    finishing saw it in flight, `--until-idle` could not stop then, and no timer looked again
+    (a worker that never exited in about 1 of 15 runs on a loaded machine)."""
+    clear_credentials(monkeypatch)
+    eng = Engine(tmp_path, f"sqlite:///{tmp_path / 'q.db'}", server, server.clock)  # type: ignore[attr-defined]
+    eng.content(
+        "campaigns",
+        "one",
+        f"""
+        id: one
+        accounts: [lfp]
+        posts:
+          - {{id: a, text: 'Ask your library board to ban face surveillance', at: '{T0:%Y-%m-%dT%H:%MZ}'}}
+          - {{id: b, text: 'Write to your council about the camera contract', at: '{T0:%Y-%m-%dT%H:%MZ}'}}
+        """,
+    )
+    eng.clock.set(T0 - timedelta(hours=1))
+    eng.apply_and_approve("one")
+    eng.clock.set(T0 + timedelta(seconds=5))
+    config = eng.config
+    looks: list[int] = []
+    with ThreadPoolExecutor(2) as pool:
+        dispatcher = Dispatcher(
+            eng.db,
+            config,
+            build_publishers(config, eng.clock, None),
+            eng.clock,
+            eng.notifier,
+            pool,
+            on_sent=lambda: looks.append(len(dispatcher.in_flight)),
+        )
+        dispatcher.run_due()
+        assert dispatcher.wait_for_sends(10, queued_too=True)
+    assert len(eng.server.posts_by("libraryfreedom")) == 2
+    assert looks and looks[-1] == 0, "nothing asked for a look once the sends were done"
+    eng.close()
+
+
 class Boom(Exception):
     pass
 

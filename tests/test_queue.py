@@ -286,3 +286,60 @@ def test_the_schema_head_is_alembics_newest_revision() -> None:
     from chatbot.db.session import SCHEMA_HEAD, alembic_config
 
     assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == [SCHEMA_HEAD]
+
+
+def _blast(posts: int) -> str:
+    from bench.texts import distinct_texts
+
+    lines = ["id: blast", "accounts: [lfp]", "posts:"]
+    for i, text in enumerate(distinct_texts(posts)):
+        lines.append(
+            f"  - {{id: b{i}, text: '{text}', at: '2026-12-{1 + i % 28:02d} 10:{i % 60:02d}'}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def test_apply_reads_the_queue_once_and_writes_in_bulk(db_project: Project) -> None:
+    """A blast of 1,500 posts: one read of the queue, a few bulk statements (not one per
+    post), in one transaction; a second apply writes nothing; an edit voids one approval."""
+    from sqlalchemy import event
+
+    from chatbot.queue import apply as apply_module
+
+    db_project.campaign("blast", _blast(1500))
+    config = load_config(str(db_project.config_path))
+    content = load_content(config)
+    db = open_database(config.database_url)
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).upper())
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    with db.write() as session:
+        plan = apply_plan(session, content, config, NOW, "maty")
+    assert len(plan.of("add")) == 1500
+    reads = [s for s in statements if s.startswith("SELECT") and "FROM POSTS" in s]
+    inserts = [s for s in statements if s.startswith("INSERT INTO POSTS")]
+    assert len(reads) == 1, reads
+    assert len(inserts) == -(-1500 // apply_module.CHUNK)
+    with db.read() as session:
+        assert session.scalar(select(func.count(Post.id))) == 1500
+    statements.clear()
+    with db.write() as session:
+        assert apply_plan(session, content, config, NOW, "maty").is_empty
+    assert not [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    with db.write() as session:
+        approve(session, "blast", "alison", "ok", NOW)
+    db_project.campaign("blast", _blast(1500).replace("(7) ", "(7) Edited: ", 1))
+    with db.write() as session:
+        plan = apply_plan(session, load_content(config), config, NOW, "maty")
+        assert [c.key for c in plan.of("change")] == ["blast/b7"]
+    with db.read() as session:
+        edited = session.scalars(select(Post).where(Post.key == "blast/b7")).one()
+        assert edited.state == PostState.DRAFT and "Edited:" in edited.text
+        assert not is_approved(session, edited)
+        other = session.scalars(select(Post).where(Post.key == "blast/b8")).one()
+        assert is_approved(session, other)
+    event.remove(db.engine, "before_cursor_execute", record)
+    db.dispose()

@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
 from chatbot.cli.app import App
+from chatbot.cli.progress import Steps
 from chatbot.content.load import ContentSet, load_content
-from chatbot.errors import ContentError, UserError
-from chatbot.queue.apply import apply_plan
-from chatbot.queue.plan import Plan, compute_plan, weekly_summary
-from chatbot.queue.review import approve, reject
+from chatbot.errors import ContentError, UserError, UserErrors
 from chatbot.timeutil import zone
 from chatbot.vision import Review, review
 from chatbot.vision.base import format_findings
+
+if TYPE_CHECKING:  # the queue (and SQLAlchemy) load only for the commands that use them
+    from chatbot.queue.plan import Plan
 
 pass_app = click.make_pass_decorator(App)
 
@@ -26,14 +28,25 @@ def _error_line(err: ContentError) -> str:
     return f"{err.path}:{err.line or 1}:1: error content: {err.message}"
 
 
-def _review(app: App, content: ContentSet) -> Review:
+def _review(app: App, content: ContentSet, steps: Steps | None = None) -> Review:
     return review(
         content,
         app.config.settings.platforms,
         graphics=app.config.graphics_dir,
         cards_dir=app.config.cards_dir,
         now=app.now(),
+        progress=steps,
     )
+
+
+def _reviewed(app: App, strict: bool = True) -> tuple[ContentSet, Review]:
+    """Content loaded and reviewed, with a progress bar on a terminal if it takes a while."""
+    with Steps(app.err) as steps:
+        content = load_content(app.config, progress=steps)
+        if strict and content.errors:
+            steps.close()
+            raise UserErrors(list(content.errors))
+        return content, _review(app, content, steps)
 
 
 @click.command("check")
@@ -48,7 +61,9 @@ def _review(app: App, content: ContentSet) -> Review:
 @pass_app
 def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
     """Review content against the vision rules; exit 1 on any error."""
-    content = load_content(app.config, list(paths) or None)
+    with Steps(app.err) as steps:
+        content = load_content(app.config, list(paths) or None, progress=steps)
+        result = _review(app, content, steps)
     if not paths and not content.chats and not content.campaigns and not content.errors:
         root = app.config.content_dir
         if not root.is_dir():
@@ -61,7 +76,6 @@ def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
             f"{root / 'campaigns'}/*.yaml (content_dir in {app.config.path.name})",
             markup=False,
         )
-    result = _review(app, content)
     if fmt == "json":
         items = [
             {
@@ -152,6 +166,8 @@ def _print_plan(app: App, plan: Plan, verb: str) -> None:
 
 def _print_weeks(app: App, content: ContentSet) -> None:
     tz_name = app.config.settings.timezone
+    from chatbot.queue.plan import weekly_summary
+
     weeks = weekly_summary(content, app.config, app.now(), zone(tz_name))
     if not weeks:
         return
@@ -182,8 +198,9 @@ def _blocking(result: Review) -> list[str]:
 @pass_app
 def plan_cmd(app: App) -> None:
     """Show what applying content would change in the queue; writes nothing."""
-    content = app.content()
-    result = _review(app, content)
+    from chatbot.queue.plan import compute_plan
+
+    content, result = _reviewed(app)
     with app.db.read() as session:
         plan = compute_plan(session, content, app.config, app.now())
     _print_plan(app, plan, "plan")
@@ -201,8 +218,9 @@ def plan_cmd(app: App) -> None:
 @pass_app
 def apply_cmd(app: App, by: str | None) -> None:
     """Write the plan to the queue in one transaction (a second run changes nothing)."""
-    content = app.content()
-    result = _review(app, content)
+    from chatbot.queue.apply import apply_plan
+
+    content, result = _reviewed(app)
     blocking = _blocking(result)
     if blocking:
         raise UserError("nothing applied; fix these errors first:\n" + "\n".join(blocking))
@@ -217,8 +235,8 @@ def apply_cmd(app: App, by: str | None) -> None:
 
 
 def _content_hashes(app: App) -> tuple[dict[str, str], Review]:
-    content = app.content()
-    return {p.key: p.content_hash for p in content.posts}, _review(app, content)
+    content, result = _reviewed(app)
+    return {p.key: p.content_hash for p in content.posts}, result
 
 
 @click.command("approve")
@@ -228,6 +246,8 @@ def _content_hashes(app: App) -> tuple[dict[str, str], Review]:
 @pass_app
 def approve_cmd(app: App, item: str, by: str, note: str) -> None:
     """Approve a chat, a campaign (by id) or one post (by key or number)."""
+    from chatbot.queue.review import approve
+
     hashes, checks = _content_hashes(app)
     with app.db.write() as session:
         result = approve(
@@ -255,5 +275,7 @@ def approve_cmd(app: App, item: str, by: str, note: str) -> None:
 def reject_cmd(app: App, item: str, by: str, note: str) -> None:
     """Reject a chat, a campaign or one post, with a note saying what to change."""
     with app.db.write() as session:
+        from chatbot.queue.review import reject
+
         result = reject(session, item, by, note, app.now())
     app.console.print(f"{item}: {len(result.changed)} posts rejected by {by.strip()}", markup=False)

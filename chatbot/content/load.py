@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -91,7 +92,11 @@ def _explain(err: Any) -> str:
     return msg
 
 
-def load_content(config: Config, paths: list[Path] | None = None) -> ContentSet:
+def load_content(
+    config: Config,
+    paths: list[Path] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ContentSet:
     """Load every chat and campaign (or just ``paths``) and expand them into posts.
 
     Errors are collected rather than raised so ``chatbot check`` can report them all at once;
@@ -122,8 +127,12 @@ def load_content(config: Config, paths: list[Path] | None = None) -> ContentSet:
 
     originals: list[tuple[LocatedYaml, Any, list[PostSpec]]] = []
     first_seen: dict[str, str] = {}  # id -> "path:line" where it was first used
+    done, total = 0, len(chat_files) + len(campaign_files)
     for kind, files in (("chat", chat_files), ("campaign", campaign_files)):
         for path in files:
+            if progress is not None:  # (what, done, out of): a bar on a terminal
+                progress(f"reading {path.name}", done, total)
+            done += 1
             try:
                 doc = load_yaml(path, ContentError)
             except ContentError as exc:

@@ -7,9 +7,11 @@ them, because the reviewer approved the words, not the minute.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from chatbot.config import Config
@@ -61,80 +63,135 @@ def _sync_groups(session: Session, content: ContentSet, config: Config) -> None:
             camp_row.removed = True
 
 
-def _fill(post: Post, spec: PostSpec, change: Change, by: str, now: datetime) -> None:
-    post.account_key = spec.account
-    post.platform = spec.platform
-    post.kind = spec.kind
-    post.chat_key = spec.chat
-    post.campaign_key = spec.campaign
-    post.number = spec.number
-    post.seq = spec.seq
-    post.text = spec.text
-    post.card = spec.card
-    post.card_fields = spec.fields or None
-    post.alt = spec.alt
-    post.image = spec.image
-    post.reply_to_previous = spec.reply_to_previous
+CHUNK = 1_000  # rows per bulk statement: well under SQLite's and psycopg's parameter limits
+
+
+def _values(spec: PostSpec, change: Change, by: str, now: datetime) -> dict[str, Any]:
+    """The post's columns as the content says (``depends_on_id`` is set separately)."""
+    existing = change.existing
     # A host's live controls (delay, resume after a pause, now) moved scheduled_at away from
     # the planned time; an apply keeps that shift instead of undoing it.
     shift = timedelta(0)
-    if post.scheduled_at is not None and post.planned_at is not None:
-        shift = post.scheduled_at - post.planned_at
-    post.planned_at = spec.scheduled_at
-    post.scheduled_at = spec.scheduled_at + shift
-    post.offset_seconds = spec.offset.total_seconds() if spec.offset is not None else None
-    post.estimated_cost = change.cost
-    post.source_path = str(spec.source.path)
-    post.source_line = spec.source.line
-    post.updated_at = now
-    if post.content_hash != spec.content_hash:
-        post.content_hash = spec.content_hash
-        post.edited_by = by
+    if existing is not None and existing.scheduled_at is not None and existing.planned_at:
+        shift = existing.scheduled_at - existing.planned_at
+    values: dict[str, Any] = {
+        "account_key": spec.account,
+        "platform": spec.platform,
+        "kind": spec.kind,
+        "chat_key": spec.chat,
+        "campaign_key": spec.campaign,
+        "number": spec.number,
+        "seq": spec.seq,
+        "text": spec.text,
+        "card": spec.card,
+        "card_fields": spec.fields or None,
+        "alt": spec.alt,
+        "image": spec.image,
+        "reply_to_previous": spec.reply_to_previous,
+        "planned_at": spec.scheduled_at,
+        "scheduled_at": spec.scheduled_at + shift,
+        "offset_seconds": spec.offset.total_seconds() if spec.offset is not None else None,
+        "estimated_cost": change.cost,
+        "source_path": str(spec.source.path),
+        "source_line": spec.source.line,
+        "updated_at": now,
+        "content_hash": spec.content_hash,
+    }
+    if existing is None or existing.content_hash != spec.content_hash:
+        values["edited_by"] = by
+    return values
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), CHUNK):
+        yield rows[start : start + CHUNK]
+
+
+def _bulk_update(session: Session, rows: list[dict[str, Any]]) -> None:
+    """UPDATE by primary key, grouped by the set of columns (one executemany each)."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(sorted(row)), []).append(row)
+    for group in by_columns.values():
+        for chunk in _chunks(group):
+            session.execute(update(Post), chunk)
 
 
 def apply_plan(
     session: Session, content: ContentSet, config: Config, now: datetime, by: str
 ) -> Plan:
-    """Compute and write the plan inside the caller's transaction; returns what was done."""
+    """Compute and write the plan inside the caller's transaction; returns what was done.
+
+    The queue is read once (by the plan); new posts are inserted and changed ones updated in
+    bulk statements of ``CHUNK`` rows, so a blast of 10,000 posts is a few dozen statements."""
     sync_accounts(session, config)
     _sync_groups(session, content, config)
     session.flush()
     plan = compute_plan(session, content, config, now)
     if plan.is_empty:
         return plan
-    posts: dict[str, Post] = {p.key: p for p in session.scalars(select(Post))}
+    ids = {key: row.id for key, row in plan.queue.items()}
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    voiding: list[Change] = []
+    removed: list[int] = []
     for change in plan.changes:
         if change.action == "add":
             assert change.spec is not None
-            post = change.existing or Post(key=change.key, created_at=now, content_hash="")
-            if change.existing is None:
-                session.add(post)
-            _fill(post, change.spec, change, by, now)
-            post.state = PostState.DRAFT
-            post.state_reason = None
-            posts[change.key] = post
+            values = _values(change.spec, change, by, now)
+            values.update(state=PostState.DRAFT, state_reason=None)
+            if change.existing is None:  # a new post
+                inserts.append({"key": change.key, "created_at": now, **values})
+            else:  # a cancelled post back in the content
+                updates.append({"id": change.existing.id, **values})
         elif change.action == "change":
             assert change.spec is not None and change.existing is not None
-            post = change.existing
-            _fill(post, change.spec, change, by, now)
+            values = _values(change.spec, change, by, now)
             if change.voids_approval:
-                voided = _void_approvals(session, post, now, "text, card or alt text edited")
-                if post.state != PostState.DRAFT:
-                    post.state = PostState.DRAFT
-                    post.state_reason = "edited after approval: needs a new approval"
-                if voided:
-                    audit(session, now, by, "approval.voided", post.key, count=voided)
+                voiding.append(change)
+                if change.existing.state != PostState.DRAFT:
+                    values.update(
+                        state=PostState.DRAFT,
+                        state_reason="edited after approval: needs a new approval",
+                    )
+            updates.append({"id": change.existing.id, **values})
         elif change.action == "remove":
             assert change.existing is not None
-            change.existing.state = PostState.CANCELLED
-            change.existing.state_reason = "removed from content"
-            change.existing.updated_at = now
-            _void_approvals(session, change.existing, now, "removed from content")
-    session.flush()
+            removed.append(change.existing.id)
+            updates.append(
+                {
+                    "id": change.existing.id,
+                    "state": PostState.CANCELLED,
+                    "state_reason": "removed from content",
+                    "updated_at": now,
+                }
+            )
+    for chunk in _chunks(inserts):
+        for post_id, key in session.execute(insert(Post).returning(Post.id, Post.key), chunk):
+            ids[key] = post_id
+    # Dependencies once every post has its id (an original may be new in this same apply).
     for change in plan.changes:
         if change.action in ("add", "change") and change.spec is not None:
             depends = change.spec.depends_on
-            posts[change.key].depends_on_id = posts[depends].id if depends else None
+            wanted = ids[depends] if depends else None
+            known = change.existing.depends_on if change.existing is not None else None
+            if change.existing is None and wanted is None:
+                continue  # inserted without one
+            if change.existing is not None and depends == known and change.action == "change":
+                continue
+            updates.append({"id": ids[change.key], "depends_on_id": wanted})
+    _bulk_update(session, updates)
+    voided = _void_approvals(
+        session,
+        [c.existing.id for c in voiding if c.existing],
+        now,
+        "text, card or alt text edited",
+    )
+    for change in voiding:
+        assert change.existing is not None
+        if voided.get(change.existing.id):
+            audit(session, now, by, "approval.voided", change.key, count=voided[change.existing.id])
+    _void_approvals(session, removed, now, "removed from content")
     audit(
         session,
         now,
@@ -145,13 +202,28 @@ def apply_plan(
         changed=len(plan.of("change")),
         removed=len(plan.of("remove")),
     )
+    # Posts the caller loaded before are stale after bulk statements: reload them on next use.
+    session.expire_all()
     return plan
 
 
-def _void_approvals(session: Session, post: Post, now: datetime, reason: str) -> int:
-    result = session.execute(
-        update(Approval)
-        .where(Approval.post_id == post.id, Approval.voided_at.is_(None))
-        .values(voided_at=now, voided_reason=reason)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+def _void_approvals(
+    session: Session, post_ids: list[int], now: datetime, reason: str
+) -> dict[int, int]:
+    """Void the live approvals of these posts; how many each had."""
+    counts: dict[int, int] = {}
+    for start in range(0, len(post_ids), CHUNK):
+        chunk = post_ids[start : start + CHUNK]
+        live = (Approval.post_id.in_(chunk), Approval.voided_at.is_(None))
+        for post_id, count in session.execute(
+            select(Approval.post_id, func.count()).where(*live).group_by(Approval.post_id)
+        ):
+            counts[post_id] = count
+        if any(post_id in counts for post_id in chunk):
+            session.execute(
+                update(Approval)
+                .where(*live)
+                .values(voided_at=now, voided_reason=reason)
+                .execution_options(synchronize_session=False)
+            )
+    return counts

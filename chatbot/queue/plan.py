@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from chatbot.config import Config
 from chatbot.content.load import ContentSet
@@ -23,12 +23,51 @@ from chatbot.text import urls_in
 
 
 @dataclass(frozen=True)
+class Existing:
+    """What the plan needs of a post already in the queue: read as one row, not an ORM object
+    (a blast has tens of thousands)."""
+
+    id: int
+    key: str
+    account_key: str
+    state: str
+    content_hash: str
+    planned_at: datetime
+    scheduled_at: datetime
+    depends_on: str | None
+    offset_seconds: float | None
+    reply_to_previous: bool
+    remote_id: str | None
+
+
+def read_queue(session: Session) -> dict[str, Existing]:
+    """Every post in the queue by key, in one query."""
+    parent = aliased(Post)
+    rows = session.execute(
+        select(
+            Post.id,
+            Post.key,
+            Post.account_key,
+            Post.state,
+            Post.content_hash,
+            Post.planned_at,
+            Post.scheduled_at,
+            parent.key,
+            Post.offset_seconds,
+            Post.reply_to_previous,
+            Post.remote_id,
+        ).outerjoin(parent, Post.depends_on_id == parent.id)
+    )
+    return {row[1]: Existing(*row) for row in rows}
+
+
+@dataclass(frozen=True)
 class Change:
     action: str  # add | change | remove | keep
     key: str
     account: str
     spec: PostSpec | None = None
-    existing: Post | None = None
+    existing: Existing | None = None
     fields: tuple[str, ...] = ()
     note: str = ""
     cost: float = 0.0
@@ -44,6 +83,8 @@ class Plan:
     unchanged: int = 0
     queue_cost: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     past: list[PostSpec] = field(default_factory=list)
+    # the queue as the plan read it: apply writes from it instead of reading it again
+    queue: dict[str, Existing] = field(default_factory=dict, repr=False)
 
     def of(self, action: str) -> list[Change]:
         return [c for c in self.changes if c.action == action]
@@ -70,9 +111,8 @@ def _spec_cost(spec: PostSpec, config: Config) -> float:
 
 
 def compute_plan(session: Session, content: ContentSet, config: Config, now: datetime) -> Plan:
-    plan = Plan()
-    existing = {p.key: p for p in session.scalars(select(Post))}
-    keys_by_id = {p.id: p.key for p in existing.values()}
+    existing = read_queue(session)
+    plan = Plan(queue=existing)
     wanted = {spec.key: spec for spec in content.posts}
     for spec in content.posts:
         cost = _spec_cost(spec, config)
@@ -86,7 +126,7 @@ def compute_plan(session: Session, content: ContentSet, config: Config, now: dat
             if spec.scheduled_at < now:
                 plan.past.append(spec)
             continue
-        diffs = _differences(spec, post, keys_by_id)
+        diffs = _differences(spec, post)
         if post.state in SENT_STATES:
             if diffs:
                 plan.changes.append(
@@ -165,14 +205,13 @@ def weekly_summary(content: ContentSet, config: Config, now: datetime, tz: ZoneI
     return [weeks[k] for k in sorted(weeks)]
 
 
-def _differences(spec: PostSpec, post: Post, keys_by_id: dict[int, str]) -> list[str]:
+def _differences(spec: PostSpec, post: Existing) -> list[str]:
     diffs = []
     if spec.content_hash != post.content_hash:
         diffs.append("content")
     if spec.scheduled_at != post.planned_at:
         diffs.append("time")
-    depends = keys_by_id.get(post.depends_on_id) if post.depends_on_id else None
-    if spec.depends_on != depends:
+    if spec.depends_on != post.depends_on:
         diffs.append("depends_on")
     offset = spec.offset.total_seconds() if spec.offset is not None else None
     if offset != post.offset_seconds:

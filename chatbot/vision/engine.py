@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -126,6 +127,7 @@ def review(
     graphics: Path | None = None,
     cards_dir: Path | None = None,
     now: datetime | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Review:
     """Run every rule over ``content``; content errors are carried through, not raised.
     ``now``: judge times against it (posts already past); None leaves times alone."""
@@ -134,7 +136,9 @@ def review(
         extra = {**card_context(graphics, cards_dir), **(extra or {})}
     context = Context(platforms=platforms or Platforms(), extra=extra or {}, now=now)
     findings: list[Finding] = []
-    for rule in rules:
+    for done, rule in enumerate(rules):
+        if progress is not None:  # (what, done, out of): a bar on a terminal
+            progress(f"reviewing: {rule.id}", done, len(rules))
         findings.extend(rule.check_all(content.posts, context))
     findings.sort(key=lambda f: (f.path, f.line, f.column, LEVELS.index(f.level), f.rule_id))
     return Review(findings=findings, errors=[*content.errors, *rule_errors])
