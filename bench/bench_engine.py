@@ -85,21 +85,24 @@ def scenario(
             + f"\nplatforms:\n  x:\n    api_base_url: {server.url}\n"
             "worker: {concurrency: 16, refresh: 1s}\nlateness: {campaign: 1h}\n"
         )
-        start = datetime.now(UTC) + timedelta(seconds=12)
+        # time to apply and approve before the first is due (about 2 ms a post)
+        start = datetime.now(UTC) + timedelta(seconds=12 + posts / 500)
         spread = timedelta(0) if shape == "burst" else timedelta(seconds=40)
-        lines = []
         texts = distinct_texts(posts)
-        for i in range(posts):
-            due = start + spread * (i / posts)
-            lines.append(
-                f"  - {{id: b{i}, account: p{i % ACCOUNTS}, text: '{texts[i]}', "
-                f"at: '{due.isoformat(timespec='milliseconds')}'}}"
+        for part, first in enumerate(range(0, posts, 2000)):  # a file may be at most 2 MB
+            lines = []
+            for i in range(first, min(posts, first + 2000)):
+                due = start + spread * (i / posts)
+                lines.append(
+                    f"  - {{id: b{i}, account: p{i % ACCOUNTS}, text: '{texts[i]}', "
+                    f"at: '{due.isoformat(timespec='milliseconds')}'}}"
+                )
+            (tmp / "content" / "campaigns" / f"bench-{part}.yaml").write_text(
+                f"id: bench-{part}\naccounts: [p0]\nposts:\n" + "\n".join(lines) + "\n"
             )
-        (tmp / "content" / "campaigns" / "bench.yaml").write_text(
-            "id: bench\naccounts: [p0]\nposts:\n" + "\n".join(lines) + "\n"
-        )
         cli = [sys.executable, "-m", "chatbot", "--config", str(tmp / "config.yaml")]
-        for args in (["apply"], ["approve", "bench", "--by", "bench"]):
+        parts = [f"bench-{part}" for part in range(-(-posts // 2000))]
+        for args in (["apply"], *(["approve", part, "--by", "bench"] for part in parts)):
             subprocess.run([*cli, *args], env=env, check=True, capture_output=True)
         procs = [
             subprocess.Popen(

@@ -278,14 +278,19 @@ class Dispatcher:
                 self.in_flight.pop(claim, None)
                 lane = self.in_flight_lanes.pop(claim, None)
                 drained = not self.in_flight
+                # A burst leaves posts unclaimed for lack of room: refill once half the room
+                # is free (the send threads still have a queue of their own), not after every
+                # send, which ran a whole cycle of queries to claim one post at a time.
+                refill = self.backlog and len(self.in_flight) <= self.capacity // 2
                 self._sends_done.notify_all()
             # Look again at once when this send can make something due (a repost waiting on
             # this original, the next chat post of its lane, posts left unclaimed for lack of
-            # send capacity), and when it was the last one under way: a cycle that ran while it
-            # was finishing saw it in flight (so `--until-idle` could not stop then), and with
-            # nothing left to change, no timer would look again until its lease ran out.
+            # send capacity: see refill), and when it was the last one under way: a cycle that
+            # ran while it was finishing saw it in flight (so `--until-idle` could not stop
+            # then), and with nothing left to change, no timer would look again until its
+            # lease ran out.
             waiting = lane is not None and self.waiting_in_lane
-            if self.on_sent is not None and (unblocks or self.backlog or waiting or drained):
+            if self.on_sent is not None and (unblocks or refill or waiting or drained):
                 self.on_sent()
 
     def wait_for_sends(self, timeout: float, queued_too: bool = False) -> bool:
