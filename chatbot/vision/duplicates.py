@@ -141,18 +141,29 @@ def find_near_duplicates(
     from rapidfuzz.fuzz import ratio
 
     norms = [normalise(t) for t in texts]
-    # 1. identical texts: one representative each, with the owners seen so far
+    # 1. identical texts: one representative each, with its first post and the first post of
+    # an owner other than that one's (enough to find, in O(1), the earliest copy by anyone
+    # other than a given owner)
     unique: dict[str, int] = {}
-    first_by_owner: list[dict[Hashable, int]] = []
+    first_post: list[int] = []
+    first_other: list[int | None] = []
     rep_of: list[int] = []
     for index, (norm, owner) in enumerate(zip(norms, owners, strict=True)):
         rep = unique.setdefault(norm, len(unique))
-        if rep == len(first_by_owner):
-            first_by_owner.append({})
-        first_by_owner[rep].setdefault(owner, index)
+        if rep == len(first_post):
+            first_post.append(index)
+            first_other.append(None)
+        elif first_other[rep] is None and owners[first_post[rep]] != owner:
+            first_other[rep] = index
         rep_of.append(rep)
     reps = list(unique)
-    first_post = [min(by_owner.values()) for by_owner in first_by_owner]
+
+    def earliest_other(rep: int, owner: Hashable, before: int) -> int | None:
+        """The first post of text ``rep`` by an owner other than ``owner``, before ``before``."""
+        first = first_post[rep]
+        found = first if owners[first] != owner else first_other[rep]
+        return found if found is not None and found < before else None
+
     clauses = [_clauses_sorted(n) for n in reps]
     cutoff = threshold * 100
 
@@ -166,24 +177,18 @@ def find_near_duplicates(
     candidates = _candidates(_band_keys(reps)) if len(reps) > 1 else {}
     matches: list[Match] = []
     for index, (rep, owner) in enumerate(zip(rep_of, owners, strict=True)):
-        # an identical earlier text of another owner
-        same = [i for o, i in first_by_owner[rep].items() if o != owner and i < index]
-        if same:
-            matches.append(Match(index, min(same), 1.0))
+        same = earliest_other(rep, owner, index)  # the same words, earlier, by someone else
+        if same is not None:
+            matches.append(Match(index, same, 1.0))
             continue
         row = candidates.get(rep)
         if not row:
             continue
         ranked = sorted(row, key=lambda other: (-row[other], other))[:MAX_CANDIDATES]
         for other_rep in ranked:
-            first = first_post[other_rep]
-            if first < index and owners[first] != owner:
-                earlier = first
-            else:  # its first copy is later or ours: an earlier copy of another owner?
-                seen = [i for o, i in first_by_owner[other_rep].items() if o != owner]
-                earlier = min((i for i in seen if i < index), default=-1)
-                if earlier < 0:
-                    continue
+            earlier = earliest_other(other_rep, owner, index)
+            if earlier is None:
+                continue
             value = score(rep, other_rep)
             if value >= threshold:
                 matches.append(Match(index, earlier, value))
