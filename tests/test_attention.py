@@ -21,7 +21,7 @@ from freezegun import freeze_time
 
 from chatbot.cli import cli
 from chatbot.connect.publishers import build_publishers
-from chatbot.db.models import PostState
+from chatbot.db.models import Post, PostState
 from chatbot.engine.clock import FakeClock
 from chatbot.engine.dispatcher import Dispatcher
 from chatbot.engine.jobqueue import JobQueue
@@ -348,3 +348,14 @@ def test_check_gives_missing_templates_and_glyphs_their_own_rule_ids(project: Pr
     assert "error card.glyph:" in result.output
     assert "no font of the brand kit can draw 6 characters in all: '故' (U+6545)" in result.output
     assert "card.contrast" not in result.output
+
+
+def test_the_unapproved_hint_says_whole_seconds() -> None:
+    """A person reads "due 3h52m40s ago", not "3h52m40s395ms ago" (the clock is not rounded)."""
+    from chatbot.queue.status import unapproved_hint
+
+    post = Post(key="ban-push/chat-invite", account_key="lfp", scheduled_at=T0)
+    late = unapproved_hint(post, T0 + timedelta(hours=3, minutes=52, seconds=40, milliseconds=395))
+    assert "is not approved and due 3h52m40s ago:" in late
+    early = unapproved_hint(post, T0 - timedelta(minutes=8, milliseconds=600))
+    assert "is not approved and due in 8m1s:" in early

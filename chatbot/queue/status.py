@@ -57,6 +57,8 @@ def unapproved_soon(
 def unapproved_hint(post: Post, now: datetime) -> str:
     """When the post is due and what fixes it, for status and the web app."""
     delta = post.scheduled_at - now
+    # whole seconds: "due 3h52m40s ago", not "...40s395ms ago"
+    delta = timedelta(seconds=round(delta.total_seconds()))
     when = (
         f"in {format_duration(delta)}"
         if delta >= timedelta(0)
