@@ -124,12 +124,14 @@ def _measure(root: yaml.Node) -> tuple[int, int]:
     return sizes[id(root)]
 
 
-def _depth(root: yaml.Node) -> int:
-    """How deeply ``root``'s tree nests (a tree without aliases: each node is visited once)."""
-    deepest = 0
+def _measure_plain(root: yaml.Node) -> tuple[int, int]:
+    """``_measure`` for a tree without aliases, where each node is visited once anyway: a plain
+    walk, several times quicker than the post-order that shares counts between aliases."""
+    count, deepest = 0, 0
     stack = [(root, 1)]
     while stack:
         node, depth = stack.pop()
+        count += 1
         if depth > deepest:
             deepest = depth
         if isinstance(node, yaml.MappingNode):
@@ -137,7 +139,7 @@ def _depth(root: yaml.Node) -> int:
                 stack.extend(((key, depth + 1), (value, depth + 1)))
         elif isinstance(node, yaml.SequenceNode):
             stack.extend((child, depth + 1) for child in node.value)
-    return deepest
+    return count, deepest
 
 
 def load_yaml(path: Path, error: type[UserError] = UserError) -> LocatedYaml:
@@ -165,9 +167,8 @@ def load_yaml(path: Path, error: type[UserError] = UserError) -> LocatedYaml:
     try:
         root = loader.get_single_node()
         if root is not None:
-            # Without an anchor there is no alias: the tree is no bigger than the file, and only
-            # its depth needs measuring (a quick walk); with one, the full measure.
-            nodes, depth = _measure(root) if "&" in text else (0, _depth(root))
+            # Without an anchor there is no alias, so no node is shared: a plain walk counts it.
+            nodes, depth = _measure(root) if "&" in text else _measure_plain(root)
             if nodes > MAX_NODES:
                 raise error(
                     f"the file expands to more than {MAX_NODES:,} values (YAML aliases "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -180,10 +182,19 @@ class Engine:
             with self.db.write() as session:
                 approve(session, item, "alison", "ok", self.clock.now())
 
-    def dispatcher(self) -> Dispatcher:
+    def dispatcher(
+        self, executor: Executor | None = None, on_sent: Callable[[], None] | None = None
+    ) -> Dispatcher:
+        """The engine's dispatcher; with ``executor``, sends run in its threads as in a worker."""
         config = self.config
         return Dispatcher(
-            self.db, config, build_publishers(config, self.clock, None), self.clock, self.notifier
+            self.db,
+            config,
+            build_publishers(config, self.clock, None),
+            self.clock,
+            self.notifier,
+            executor,
+            on_sent=on_sent,
         )
 
     def post(self, key: str) -> Post:

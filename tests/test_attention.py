@@ -20,10 +20,8 @@ from click.testing import CliRunner
 from freezegun import freeze_time
 
 from chatbot.cli import cli
-from chatbot.connect.publishers import build_publishers
 from chatbot.db.models import Post, PostState
 from chatbot.engine.clock import FakeClock
-from chatbot.engine.dispatcher import Dispatcher
 from chatbot.engine.jobqueue import JobQueue
 from chatbot.engine.notify import Notifier, Problems
 from chatbot.queue import live
@@ -124,18 +122,9 @@ def test_overdue_chat_posts_of_one_account_go_out_in_their_order(
     eng.clock.set(T0 - timedelta(hours=1))
     eng.apply_and_approve("fr-chat")
     eng.clock.set(T0 + timedelta(seconds=105))  # Q1, Q2 and Q3 all overdue, within 2m
-    config = eng.config
     woken = threading.Event()
     with ThreadPoolExecutor(8) as pool:
-        dispatcher = Dispatcher(
-            eng.db,
-            config,
-            build_publishers(config, eng.clock, None),
-            eng.clock,
-            eng.notifier,
-            pool,
-            on_sent=woken.set,
-        )
+        dispatcher = eng.dispatcher(pool, on_sent=woken.set)
         for _ in range(10):
             woken.clear()
             dispatcher.run_due()
@@ -171,18 +160,9 @@ def test_the_last_send_under_way_asks_for_another_look(
     eng.clock.set(T0 - timedelta(hours=1))
     eng.apply_and_approve("one")
     eng.clock.set(T0 + timedelta(seconds=5))
-    config = eng.config
     looks: list[int] = []
     with ThreadPoolExecutor(2) as pool:
-        dispatcher = Dispatcher(
-            eng.db,
-            config,
-            build_publishers(config, eng.clock, None),
-            eng.clock,
-            eng.notifier,
-            pool,
-            on_sent=lambda: looks.append(len(dispatcher.in_flight)),
-        )
+        dispatcher = eng.dispatcher(pool, on_sent=lambda: looks.append(len(dispatcher.in_flight)))
         dispatcher.run_due()
         assert dispatcher.wait_for_sends(10, queued_too=True)
     assert len(eng.server.posts_by("libraryfreedom")) == 2

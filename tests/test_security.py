@@ -162,6 +162,19 @@ def test_a_yaml_alias_bomb_in_the_config_is_refused_at_once(project: Project) ->
     assert "expands to more than 200,000 values" in result.output
 
 
+def test_a_plain_file_with_too_many_values_is_refused_too(project: Project) -> None:
+    """No aliases, under 2 MB, but 250,000 values: the value limit holds without anchors too
+    (such files are measured by a quicker walk, not skipped)."""
+    flat = project.root / "content" / "chats" / "flat.yaml"
+    flat.write_text("id: flat\nx: [" + ",".join(["1"] * 250_000) + "]\n")
+    assert flat.stat().st_size < 2_000_000 and "&" not in flat.read_text()
+    result = project.run("check")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{flat}:1:1: error content: the file expands to more than 200,000 values" in (
+        result.output
+    )
+
+
 def test_deep_nesting_and_huge_files_are_refused_with_one_line(project: Project) -> None:
     deep = project.root / "content" / "chats" / "deep.yaml"
     deep.write_text("id: deep\nx: " + "[" * 5000 + "]" * 5000 + "\n")

@@ -39,12 +39,14 @@ def _review(app: App, content: ContentSet, steps: Steps | None = None) -> Review
     )
 
 
-def _reviewed(app: App, strict: bool = True) -> tuple[ContentSet, Review]:
-    """Content loaded and reviewed, with a progress bar on a terminal if it takes a while."""
+def _reviewed(
+    app: App, strict: bool = True, paths: list[Path] | None = None
+) -> tuple[ContentSet, Review]:
+    """Content (all, or ``paths``) loaded and reviewed, with a progress bar on a terminal if it
+    takes a while. ``strict``: content errors end the command before the review."""
     with Steps(app.err) as steps:
-        content = load_content(app.config, progress=steps)
+        content = load_content(app.config, paths, progress=steps)
         if strict and content.errors:
-            steps.close()
             raise UserErrors(list(content.errors))
         return content, _review(app, content, steps)
 
@@ -61,9 +63,7 @@ def _reviewed(app: App, strict: bool = True) -> tuple[ContentSet, Review]:
 @pass_app
 def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
     """Review content against the vision rules; exit 1 on any error."""
-    with Steps(app.err) as steps:
-        content = load_content(app.config, list(paths) or None, progress=steps)
-        result = _review(app, content, steps)
+    content, result = _reviewed(app, strict=False, paths=list(paths) or None)
     if not paths and not content.chats and not content.campaigns and not content.errors:
         root = app.config.content_dir
         if not root.is_dir():
@@ -165,9 +165,9 @@ def _print_plan(app: App, plan: Plan, verb: str) -> None:
 
 
 def _print_weeks(app: App, content: ContentSet) -> None:
-    tz_name = app.config.settings.timezone
     from chatbot.queue.plan import weekly_summary
 
+    tz_name = app.config.settings.timezone
     weeks = weekly_summary(content, app.config, app.now(), zone(tz_name))
     if not weeks:
         return
@@ -274,8 +274,8 @@ def approve_cmd(app: App, item: str, by: str, note: str) -> None:
 @pass_app
 def reject_cmd(app: App, item: str, by: str, note: str) -> None:
     """Reject a chat, a campaign or one post, with a note saying what to change."""
-    with app.db.write() as session:
-        from chatbot.queue.review import reject
+    from chatbot.queue.review import reject
 
+    with app.db.write() as session:
         result = reject(session, item, by, note, app.now())
     app.console.print(f"{item}: {len(result.changed)} posts rejected by {by.strip()}", markup=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -67,6 +67,7 @@ def _sync_groups(session: Session, content: ContentSet, config: Config) -> None:
 # 1,000 rows a statement and 3.2 s at 100 (a longer statement costs more per row); SQLite
 # is the same at either.
 CHUNK = 100
+T = TypeVar("T")
 
 
 def _values(spec: PostSpec, change: Change, by: str, now: datetime) -> dict[str, Any]:
@@ -105,9 +106,9 @@ def _values(spec: PostSpec, change: Change, by: str, now: datetime) -> dict[str,
     return values
 
 
-def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), CHUNK):
-        yield rows[start : start + CHUNK]
+def _chunks(items: list[T]) -> Iterator[list[T]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
 
 
 def _bulk_update(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -177,13 +178,11 @@ def apply_plan(
     for change in plan.changes:
         if change.action in ("add", "change") and change.spec is not None:
             depends = change.spec.depends_on
-            wanted = ids[depends] if depends else None
             known = change.existing.depends_on if change.existing is not None else None
-            if change.existing is None and wanted is None:
-                continue  # inserted without one
-            if change.existing is not None and depends == known and change.action == "change":
-                continue
-            updates.append({"id": ids[change.key], "depends_on_id": wanted})
+            if depends != known:  # new posts were inserted without one
+                updates.append(
+                    {"id": ids[change.key], "depends_on_id": ids[depends] if depends else None}
+                )
     _bulk_update(session, updates)
     voided = _void_approvals(
         session,
@@ -216,8 +215,7 @@ def _void_approvals(
 ) -> dict[int, int]:
     """Void the live approvals of these posts; how many each had."""
     counts: dict[int, int] = {}
-    for start in range(0, len(post_ids), CHUNK):
-        chunk = post_ids[start : start + CHUNK]
+    for chunk in _chunks(post_ids):
         live = (Approval.post_id.in_(chunk), Approval.voided_at.is_(None))
         for post_id, count in session.execute(
             select(Approval.post_id, func.count()).where(*live).group_by(Approval.post_id)

@@ -164,13 +164,18 @@ def find_near_duplicates(
         found = first if owners[first] != owner else first_other[rep]
         return found if found is not None and found < before else None
 
-    clauses = [_clauses_sorted(n) for n in reps]
+    clauses: dict[int, str] = {}  # sorted clauses, for the texts that are scored
     cutoff = threshold * 100
+
+    def sorted_clauses(rep: int) -> str:
+        if rep not in clauses:
+            clauses[rep] = _clauses_sorted(reps[rep])
+        return clauses[rep]
 
     def score(a: int, b: int) -> float:
         best = ratio(reps[a], reps[b], score_cutoff=cutoff)
         if best < 100:
-            best = max(best, ratio(clauses[a], clauses[b], score_cutoff=cutoff))
+            best = max(best, ratio(sorted_clauses(a), sorted_clauses(b), score_cutoff=cutoff))
         return best / 100
 
     # 2. candidate pairs of distinct texts
