@@ -26,12 +26,12 @@ class Steps:
         self,
         console: Console,
         clock: Callable[[], float] = time.monotonic,
-        delay: float = DELAY,
+        delay: float | None = None,
     ) -> None:
         self._console = console
         self._clock = clock
         self._started = clock()
-        self._delay = delay
+        self._delay = DELAY if delay is None else delay
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self.enabled = console.is_terminal
