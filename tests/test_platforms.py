@@ -16,6 +16,7 @@ from sqlalchemy import select
 from chatbot.config import load_config
 from chatbot.connect.publishers import build_publishers
 from chatbot.content.load import load_content
+from chatbot.counting import find_facets
 from chatbot.db import Post, open_database
 from chatbot.db.models import PostState
 from chatbot.engine.clock import FakeClock
@@ -33,7 +34,6 @@ from chatbot.publishers.base import (
     Unauthorized,
 )
 from chatbot.publishers.bluesky import BlueskyPublisher, record_key
-from chatbot.publishers.facets import find_facets
 from chatbot.publishers.mastodon import MastodonPublisher, clear_instance_cache, status_text
 from chatbot.queue.apply import apply_plan
 from chatbot.queue.review import approve
@@ -221,12 +221,16 @@ def test_bluesky_post_has_clickable_facets_image_alt_and_one_login(
 ) -> None:
     bsky.add_account("masslib.bsky.social")
     publisher = bluesky_publisher(bsky, clock)
-    text = "Q1: Café 📚 https://lfp.example #LFPchat with @masslib.bsky.social and @nobody.example"
+    text = (
+        "Q1: Café 📚 https://lfp.example #LFPchat with @masslib.bsky.social and @nobody.bsky.social"
+    )
     published = publisher.publish(
         OutgoingPost("q1", text, (Media(card, "A navy card reading Q1"),), scheduled_at=T0)
     )
     second = publisher.publish(
-        OutgoingPost("q2", "Q2: @masslib.bsky.social, @nobody.example? #LFPchat", scheduled_at=T0)
+        OutgoingPost(
+            "q2", "Q2: @masslib.bsky.social, @nobody.bsky.social? #LFPchat", scheduled_at=T0
+        )
     )
     assert len(bsky.records[second.remote_id].value["facets"]) == 2
     # Each handle is resolved once, whether it resolves or not.

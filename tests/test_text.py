@@ -1,4 +1,5 @@
-"""Weighted length: twitter-text v3 conformance, newer emoji, Mastodon and Bluesky rules."""
+"""Weighted length: newer emoji, Mastodon and Bluesky rules (the platforms' own tables are in
+test_conformance.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,10 @@ import emoji
 import pytest
 
 from chatbot.text import hashtags_in, mentions_in, urls_in, weighted_length
-from tests.data.twitter_text_weighted import CASES
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from twitter_text import parse_tweet
-
-
-@pytest.mark.parametrize(("description", "text", "expected"), CASES, ids=[c[0][:50] for c in CASES])
-def test_twitter_text_v3_conformance(description: str, text: str, expected: int) -> None:
-    assert weighted_length(text, "x") == expected
 
 
 @pytest.mark.parametrize(
@@ -86,3 +81,19 @@ def test_entities() -> None:
     assert hashtags_in(text) == ["LFPchat", "FaceSurveillance"]
     assert mentions_in(text) == ["libraryfreedom"]
     assert urls_in(text) == ["https://libraryfreedom.org/"]
+
+
+def test_ascii_grapheme_shortcut_agrees_with_the_full_rule() -> None:
+    """Every ASCII character is a cluster of its own except CR LF: the shortcut must count as
+    the extended-grapheme rule does, control characters and line endings included."""
+    import random
+
+    import regex
+
+    from chatbot.counting import graphemes
+
+    rng = random.Random(7)
+    alphabet = "ab \r\n\t\x00\x1f\x7f#@"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert graphemes(text) == len(regex.findall(r"\X", text)), repr(text)

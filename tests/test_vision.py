@@ -83,6 +83,32 @@ def test_length_uses_each_platforms_count_and_limit() -> None:
     assert finding.format().endswith("[bluesky]")
 
 
+def test_length_refuses_characters_x_refuses_whatever_the_length() -> None:
+    text = "Join us\ufeff at 2pm #LFPchat"
+    [finding] = run({"kind": "length"}, post(text))
+    assert (
+        finding.message == "x refuses a post containing U+FEFF (invisible); delete it from the text"
+    )
+    assert finding.offset == text.index("\ufeff")
+    # Mastodon and Bluesky take it.
+    assert run({"kind": "length"}, post(text, platform="mastodon")) == []
+    assert run({"kind": "length"}, post(text, platform="bluesky")) == []
+
+
+def test_mastodon_length_counts_what_the_server_counts() -> None:
+    """A URL glued to a word is no link on Mastodon, so it counts in full (issue 17)."""
+    text = "a" * 476 + "http://" + "b" * 30 + ".com/example"
+    [finding] = run({"kind": "length"}, post(text, platform="mastodon"))
+    assert finding.message == "525 characters as mastodon counts them; the limit is 500"
+    assert (
+        run(
+            {"kind": "length"},
+            post("a" * 476 + " http://" + "b" * 30 + ".com/example", platform="mastodon"),
+        )
+        == []
+    )
+
+
 def test_alt_text_rule() -> None:
     rule = {"kind": "alt_text"}
     assert run(rule, post("hi", card="question", alt="A card reading hi")) == []

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
+from chatbot.counting.base import Entity
 from chatbot.publishers.base import Publisher
 from chatbot.settings import Account, Platforms, Settings
 
@@ -85,6 +86,14 @@ class Platform:
     def length(self, text: str, platforms: Platforms | None = None) -> int:
         """The platform's own count of ``text``."""
         raise NotImplementedError
+
+    def entities(self, text: str) -> list[Entity]:
+        """What the platform shows as links, hashtags and mentions in ``text``, by position."""
+        raise NotImplementedError
+
+    def refused_characters(self, text: str) -> list[str]:
+        """Characters in ``text`` the platform refuses a post for, whatever its length."""
+        return []
 
     def cost(self, kind: str, text: str, has_media: bool, platforms: Platforms) -> float:
         """Estimated API cost of one post in USD."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from chatbot.counting import graphemes
+from chatbot.counting import Entity, bluesky_entities, graphemes
 from chatbot.platforms.base import Build, Connection, Platform
 from chatbot.publishers.base import Publisher
 from chatbot.settings import Account, Platforms, Settings
@@ -22,6 +22,9 @@ class Bluesky(Platform):
 
     def length(self, text: str, platforms: Platforms | None = None) -> int:
         return graphemes(text)
+
+    def entities(self, text: str) -> list[Entity]:
+        return bluesky_entities(text)
 
     def remote_id_from_url(self, url: str) -> str:
         """A repost needs the AT URI: ``https://bsky.app/profile/HANDLE/post/RKEY`` becomes

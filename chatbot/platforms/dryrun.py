@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from chatbot.counting import x_weighted_length
+from chatbot.counting import Entity, x_entities, x_invalid_characters, x_weighted_length
 from chatbot.platforms.base import Build, Platform
 from chatbot.publishers.base import Publisher
 from chatbot.settings import Account, Platforms
@@ -20,6 +20,12 @@ class DryRun(Platform):
 
     def length(self, text: str, platforms: Platforms | None = None) -> int:
         return x_weighted_length(text)
+
+    def entities(self, text: str) -> list[Entity]:
+        return x_entities(text)
+
+    def refused_characters(self, text: str) -> list[str]:
+        return x_invalid_characters(text)
 
     def publisher(
         self,

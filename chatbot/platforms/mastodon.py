@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from chatbot.counting import mastodon_length
+from chatbot.counting import Entity, mastodon_entities, mastodon_length
 from chatbot.platforms.base import Build, Connection, Platform
 from chatbot.publishers.base import Publisher
 from chatbot.settings import Account, Platforms, Settings
@@ -30,6 +30,9 @@ class Mastodon(Platform):
     def length(self, text: str, platforms: Platforms | None = None) -> int:
         weight = platforms.mastodon.url_weight if platforms is not None else 23
         return mastodon_length(text, weight)
+
+    def entities(self, text: str) -> list[Entity]:
+        return mastodon_entities(text)
 
     def publisher(
         self,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from chatbot.counting import urls_in, x_weighted_length
+from chatbot.counting import Entity, urls_in, x_entities, x_invalid_characters, x_weighted_length
 from chatbot.errors import ConfigError
 from chatbot.platforms.base import Build, Connection, Platform, TokenSet
 from chatbot.publishers.base import Publisher
@@ -31,6 +31,12 @@ class X(Platform):
 
     def length(self, text: str, platforms: Platforms | None = None) -> int:
         return x_weighted_length(text)
+
+    def entities(self, text: str) -> list[Entity]:
+        return x_entities(text)
+
+    def refused_characters(self, text: str) -> list[str]:
+        return x_invalid_characters(text)
 
     def cost(self, kind: str, text: str, has_media: bool, platforms: Platforms) -> float:
         prices = platforms.x

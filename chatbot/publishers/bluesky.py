@@ -25,7 +25,7 @@ from atproto_client import exceptions as at_errors
 from atproto_client.request import Request
 from PIL import Image
 
-from chatbot.counting import graphemes
+from chatbot.counting import find_facets, graphemes
 from chatbot.publishers.base import (
     BadRequest,
     DuplicateContent,
@@ -39,7 +39,6 @@ from chatbot.publishers.base import (
     TransientError,
     Unauthorized,
 )
-from chatbot.publishers.facets import find_facets
 
 T = TypeVar("T")
 _S32 = "234567abcdefghijklmnopqrstuvwxyz"

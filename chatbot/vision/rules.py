@@ -238,6 +238,18 @@ class Length(Rule):
                 limit=limit,
                 platform_name=post.platform,
             )
+        refused = platform.refused_characters(post.text)
+        if refused:
+            names = ", ".join(f"U+{ord(char):04X}" for char in refused)
+            yield Finding(
+                post,
+                self.id,
+                self.options.level,
+                f"{post.platform} refuses a post containing {names} (invisible); delete "
+                "it from the text",
+                post.text.index(refused[0]),
+                post.platform,
+            )
 
 
 @register

@@ -103,7 +103,7 @@ def row(post: Post) -> dict[str, Any]:
     return {
         "post": post,
         "label": live.label(post),
-        "text": linked(post.text) if post.text else "",
+        "text": linked(post.text, post.platform) if post.text else "",
         "used": used,
         "limit": limit,
         "fits": fits,

@@ -13,35 +13,29 @@ from markupsafe import Markup, escape
 
 from chatbot.config import Config
 from chatbot.content.load import ContentSet, load_content
-from chatbot.text import HASHTAG, MENTION, urls_in, weighted_length
+from chatbot.platforms import DEFAULT_PLATFORM, platform_named
+from chatbot.text import weighted_length
 from chatbot.vision import Finding, Review, review
 
 
-def linked(text: str) -> Markup:
-    """Escaped text with links, hashtags and mentions marked up as the platform shows them."""
-    spans: list[tuple[int, int, str]] = []
-    position = 0
-    for url in urls_in(text):
-        start = text.find(url, position)
-        if start >= 0:
-            spans.append((start, start + len(url), "url"))
-            position = start + len(url)
-    for kind, pattern in (("hashtag", HASHTAG), ("mention", MENTION)):
-        for match in pattern.finditer(text):
-            start, end = match.span()
-            if not any(s < end and start < e for s, e, _ in spans):
-                spans.append((start, end, kind))
-    spans.sort()
+def linked(text: str, platform: str = DEFAULT_PLATFORM) -> Markup:
+    """Escaped text with the links, hashtags and mentions marked up exactly where ``platform``
+    would link them (Mastodon links no bare domain, Bluesky links no unknown top-level domain,
+    X links both), so the preview shows which parts will be clickable."""
     out: list[str] = []
     last = 0
-    for start, end, kind in spans:
-        out.append(str(escape(text[last:start])))
-        piece = escape(text[start:end])
-        if kind == "url":
-            out.append(f'<a href="{piece}" rel="noopener noreferrer nofollow">{piece}</a>')
+    for entity in platform_named(platform).entities(text):
+        if entity.start < last:
+            continue
+        out.append(str(escape(text[last : entity.start])))
+        piece = escape(text[entity.start : entity.end])
+        if entity.kind == "link" and entity.value.lower().startswith(("https://", "http://")):
+            href = escape(entity.value)
+            out.append(f'<a href="{href}" rel="noopener noreferrer nofollow">{piece}</a>')
         else:
+            kind = {"tag": "hashtag", "mention": "mention"}.get(entity.kind, "url")
             out.append(f'<span class="{kind}">{piece}</span>')
-        last = end
+        last = entity.end
     out.append(str(escape(text[last:])))
     return Markup("".join(out))
 

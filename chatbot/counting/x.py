@@ -1,23 +1,15 @@
-"""Counting and finding things in post text, the way each platform does it.
+"""X's text rules: twitter-text v3, followed exactly.
 
-The counting rules are here, below everything that needs them (publishers check lengths
-before sending); which rule a platform uses is the platform registry's business
-(``chatbot.platforms``), and ``chatbot.text.weighted_length`` asks it.
-
-X: twitter-text v3, followed exactly. URLs are found with the twitter-text URL extractor (the PyPI
-port, which passes the conformance cases), emoji with the ``emoji`` package (current Unicode; the
-port's own emoji table stops at Unicode 12 and miscounts newer ZWJ sequences), and every other
-code point is weighted by the v3 ranges.
-
-Mastodon: grapheme clusters, every http(s) URL counts 23, ``@user@domain`` counts as ``@user``.
-Bluesky: grapheme clusters, nothing discounted.
+URLs are found with the twitter-text URL extractor (the PyPI port, which passes the conformance
+cases), emoji with the ``emoji`` package (current Unicode; the port's own emoji table stops at
+Unicode 12 and miscounts newer ZWJ sequences), and every other code point is weighted by the v3
+ranges. Proven on twitter-text's own ``validate.yml`` (``tests/test_conformance.py``).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,37 +18,15 @@ from typing import Any
 import emoji as emoji_data
 import regex
 
-_URLS_ALIAS = "chatbot._twitter_text_urls"
+from chatbot.counting.base import Entity, twitter_text_module
 
 
 @lru_cache(maxsize=1)
 def _url_extractor() -> Callable[[str], list[dict[str, Any]]]:
-    """twitter-text's URL extractor, loaded on first use and without the rest of its package.
-
-    The package's ``__init__`` also loads its emoji table, which compiles a very large regex and
-    imports pkg_resources (about 0.3 s at every ``check``, ``plan``, ``apply`` and worker start)
-    for a part we do not use (emoji come from the ``emoji`` package). Its URL modules import
-    each other only relatively, so they are loaded as submodules of a private alias of the
-    package's folder; ``import twitter_text`` elsewhere still gets the whole, untouched package.
-    """
-    import importlib
-    import importlib.util
-    import sys
-    import types
-
-    spec = importlib.util.find_spec("twitter_text")
-    if spec is not None and spec.submodule_search_locations:
-        if _URLS_ALIAS not in sys.modules:
-            alias = types.ModuleType(_URLS_ALIAS)
-            alias.__path__ = list(spec.submodule_search_locations)
-            sys.modules[_URLS_ALIAS] = alias
-        module = importlib.import_module(f"{_URLS_ALIAS}.extract_urls")
-        extractor: Callable[[str], list[dict[str, Any]]] = module.extract_urls_with_indices
-        return extractor
-    with warnings.catch_warnings():  # pragma: no cover - a package without a folder
-        warnings.simplefilter("ignore")  # pkg_resources warns on import; not ours
-        from twitter_text import extract_urls_with_indices
-    return extract_urls_with_indices
+    extractor: Callable[[str], list[dict[str, Any]]] = twitter_text_module(
+        "extract_urls"
+    ).extract_urls_with_indices
+    return extractor
 
 
 def extract_urls_with_indices(text: str) -> list[dict[str, Any]]:
@@ -88,9 +58,6 @@ class XTextConfig:
 
 X_V3 = XTextConfig()
 _LINE_ENDINGS = re.compile(r"\r\n|\r|\n")
-_MASTODON_URL = regex.compile(r"https?://[^\s<>\"]+", regex.IGNORECASE)
-_MASTODON_MENTION = regex.compile(r"(?<![\w@])@(\w+)@[\w.-]+\w", regex.UNICODE)
-_GRAPHEME = regex.compile(r"\X")
 
 
 def _char_weight(char: str, config: XTextConfig) -> int:
@@ -133,15 +100,13 @@ def x_weighted_length(text: str, config: XTextConfig = X_V3) -> int:
     return total // config.scale
 
 
-def graphemes(text: str) -> int:
-    return len(_GRAPHEME.findall(text))
+# twitter-text's invalid characters: a post holding one is not a valid post.
+X_INVALID_CHARACTERS = frozenset("\ufffe\ufeff\uffff")
 
 
-def mastodon_length(text: str, url_length: int = 23) -> int:
-    """Mastodon's countable length: URLs count ``url_length``, remote mentions count locally."""
-    countable = _MASTODON_URL.sub("x" * url_length, text)
-    countable = _MASTODON_MENTION.sub(lambda m: "@" + m.group(1), countable)
-    return graphemes(countable)
+def x_invalid_characters(text: str) -> list[str]:
+    """The characters of ``text`` that make it an invalid post for X, in order, once each."""
+    return list(dict.fromkeys(char for char in text if char in X_INVALID_CHARACTERS))
 
 
 def urls_in(text: str) -> list[str]:
@@ -167,3 +132,18 @@ def hashtags_in(text: str) -> list[str]:
 
 def mentions_in(text: str) -> list[str]:
     return [m.group(1) for m in MENTION.finditer(text)]
+
+
+def x_entities(text: str) -> list[Entity]:
+    """What X links in ``text``: URLs (with or without a scheme), hashtags and mentions."""
+    found: list[Entity] = []
+    for url in extract_urls_with_indices(text):
+        start, end = url["indices"]
+        uri = str(url["url"])
+        found.append(Entity(start, end, "link", uri if "://" in uri else f"https://{uri}"))
+    for kind, pattern in (("tag", HASHTAG), ("mention", MENTION)):
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            if not any(e.start < end and start < e.end for e in found):
+                found.append(Entity(start, end, kind, match.group(1)))  # type: ignore[arg-type]
+    return sorted(found, key=lambda e: e.start)
