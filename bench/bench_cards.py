@@ -31,6 +31,11 @@ TEXTS = [
     "Why?",
     "ALA opposes face recognition in libraries of all types. How can we hold vendors to that "
     "when we buy cameras, security or e-resources? Ask in writing, put it in the contract.",
+    # The partners' readers' scripts, and emoji (issue 18): one card in three of the mix.
+    "Quyền riêng tư trong thư viện: ai được xem dữ liệu của bạn? 📚🔒",
+    "图书馆里的人脸识别：谁能看到你的数据？我们应该怎么做？",
+    "الخصوصية حق للجميع في المكتبة. ماذا يعني التعرف على الوجوه لمجتمعك؟ #LFPchat",
+    "Read with us 👩🏽‍💻 🏳️‍🌈 🇺🇸 tonight: who decides what your library records? ✊🏾",
 ]
 
 
@@ -186,7 +191,8 @@ def main() -> None:
     lines = [
         "## Graphic cards (`bench/bench_cards.py`)\n",
         f"{len(items)} mixed cards (question, quote, announcement; X 1600x900 and Bluesky "
-        "1200x1200), one process, fonts and templates already loaded.\n",
+        "1200x1200; 4 texts in 9 in Vietnamese, Chinese, Arabic or with colour emoji), one "
+        "process, fonts and templates already loaded.\n",
         "| renderer | ms per card | p95 | cards per second |",
         "|---|---|---|---|",
         f"| Pillow, fresh: render (layout + draw) | {cold['render']:.1f} | | |",

@@ -7,6 +7,7 @@ Platform facts (prices, limits) live here as defaults so an operator can change 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -141,6 +142,11 @@ class Account(_Strict):
     visibility: Literal["public", "unlisted", "private"] = Field(
         "public", description="Mastodon: visibility of this account's statuses and boosts."
     )
+    brand: str | None = Field(
+        None,
+        description="Brand kit of this account's cards: graphics/brands/NAME.yaml (default "
+        "graphics/brand.yaml). A chat's own brand wins.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -150,6 +156,16 @@ class Account(_Strict):
                 zone(value)
             except TimeFormatError as exc:
                 raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("brand")
+    @classmethod
+    def _brand(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", value):
+            raise ValueError(
+                f"{value!r} is not a brand kit's name: the name of a file in graphics/brands/ "
+                "(lower-case letters, digits, - or _), never a path"
+            )
         return value
 
     @field_validator("env_prefix")

@@ -93,6 +93,22 @@ PG_SKIP_REASON = (
 
 
 @pytest.fixture
+def graphics(tmp_path: Path) -> Path:
+    """A copy of the shipped graphics folder (templates, brand kits, fonts) to change freely."""
+    target = tmp_path / "graphics"
+    shutil.copytree(ROOT / "graphics", target)
+    return target
+
+
+@pytest.fixture
+def renderer(graphics: Path, tmp_path: Path) -> Any:
+    """A card renderer over that copy, caching in a temporary folder."""
+    from chatbot.cards.render import Renderer
+
+    return Renderer(graphics, tmp_path / "cards")
+
+
+@pytest.fixture
 def server() -> Iterator[Any]:
     """The loopback X server, on a fake clock an hour before the chats start (engine tests)."""
     from tests.enginekit import fake_clock_server

@@ -318,7 +318,7 @@ def test_check_gives_missing_templates_and_glyphs_their_own_rule_ids(project: Pr
         accounts: [lfp]
         posts:
           - {text: Privacy for all, card: qestion, alt: A card, at: 2027-01-05 10:00}
-          - {text: "\u6545\u4eba\u897f\u8f9e \u2603\ufe0f \u2764", card: question, alt: A card, at: 2027-01-06 10:00}
+          - {text: "\U00012000\U00012001\U00012002 \U00013000", card: question, alt: A card, at: 2027-01-06 10:00}
         """,
     )
     result = project.run("check")
@@ -326,7 +326,9 @@ def test_check_gives_missing_templates_and_glyphs_their_own_rule_ids(project: Pr
     assert f"{path}:4:" in result.output and "error card.template: card 'qestion'" in result.output
     assert "no card template 'qestion'; templates: announcement, question, quote" in result.output
     assert "error card.glyph:" in result.output
-    assert "no font of the brand kit can draw 6 characters in all: '故' (U+6545)" in result.output
+    assert "no font of the brand kit can draw 4 characters in all: '\U00012000' (U+12000)" in (
+        result.output
+    )
     assert "card.contrast" not in result.output
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,18 +21,6 @@ QUESTION = {
     "color far more often. Who in your community carries that risk?",
     "footer": "#LFPchat · @libraryfreedom",
 }
-
-
-@pytest.fixture
-def graphics(tmp_path: Path) -> Path:
-    target = tmp_path / "graphics"
-    shutil.copytree(ROOT / "graphics", target)
-    return target
-
-
-@pytest.fixture
-def renderer(graphics: Path, tmp_path: Path) -> Renderer:
-    return Renderer(graphics, tmp_path / "cards")
 
 
 @pytest.mark.parametrize(
@@ -145,27 +132,20 @@ def test_text_that_cannot_fit_is_a_clear_error(renderer: Renderer) -> None:
         renderer.render("question", {"text": "word " * 400}, "x")
 
 
-@pytest.mark.parametrize(
-    ("text", "char"),
-    [
-        ("故人西辞黄鹤楼，烟花三月下扬州", "U+6545"),
-        ("Join us \U0001f4da tonight", "U+1F4DA"),
-    ],
-)
-def test_text_the_font_cannot_draw_names_the_characters(
-    renderer: Renderer, text: str, char: str
-) -> None:
+def test_text_the_font_cannot_draw_names_the_characters(renderer: Renderer) -> None:
     with pytest.raises(MissingGlyphs) as info:
-        renderer.render("question", {"text": text}, "x")
-    assert "no font of the brand kit can draw" in str(info.value)
-    assert char in str(info.value)
+        renderer.render("question", {"text": "Cuneiform 𒀀 tonight"}, "x")
+    assert "no font of the brand kit can draw 1 character in all" in str(info.value)
+    assert "U+12000" in str(info.value)
     assert "fonts.fallbacks in graphics/brand.yaml" in str(info.value)
 
 
 def test_arabic_is_set_right_to_left_in_the_fallback_font(renderer: Renderer) -> None:
     fields = {"text": "الخصوصية حق للجميع في المكتبة #LFPchat"}
     [(_, layout)] = renderer.layout("question", fields, "x")
-    assert layout.direction == "rtl" and layout.font_path.name == "NotoSansArabic-Bold.ttf"
+    assert layout.direction == "rtl"
+    fonts = {run.font.path.name for line in layout.lines for run in layout.chain.runs(line, "rtl")}
+    assert "NotoSansArabic-Bold.ttf" in fonts
     image = renderer.render("question", fields, "x").image
     x0, y0, x1, y1 = (round(0.06 * 1600), round(0.29 * 900), round(0.94 * 1600), round(0.79 * 900))
     region = image.crop((x0, y0, x1, y1))

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot.cards.contrast import parse_color
+from chatbot.cards.fonts import FontChain, FontFile, cmap
 from chatbot.content.load import validate_model
 from chatbot.content.located import located_error
 from chatbot.errors import ContentError
@@ -26,10 +28,19 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class WeightsIn(_In):
+    regular: str
+    bold: str
+
+
 class FontsIn(_In):
     regular: str
     bold: str
-    fallbacks: list[str] = Field(default_factory=list)
+    # Tried in order where the fonts before have no glyph: a file for both weights, or one per
+    # weight. ``system:NAME`` is a font installed on the machine (found in its font folders);
+    # ``NAME#N`` is face N of a collection (.ttc).
+    fallbacks: list[str | WeightsIn] = Field(default_factory=list)
+    emoji: str | None = None
 
 
 class BrandIn(_In):
@@ -65,11 +76,57 @@ class Brand:
     path: Path
     colors: dict[str, tuple[int, int, int]]
     fonts: dict[str, Path]
-    fallbacks: tuple[Path, ...]
+    fallbacks: dict[str, tuple[FontFile, ...]]  # per weight: regular, bold
     logo: Path | None
+    emoji: FontFile | None = None
+    # Fonts the kit names that this machine does not have, with what installs them.
+    absent: tuple[str, ...] = ()
+    name: str = ""  # "" for the default kit, graphics/brand.yaml
 
     def color(self, name: str) -> tuple[int, int, int]:
         return self.colors.get(name) or parse_color(name)
+
+    def font_files(self) -> list[Path]:
+        faces = [*self.fallbacks["regular"], *self.fallbacks["bold"]]
+        if self.emoji is not None:
+            faces.append(self.emoji)
+        return sorted({*self.fonts.values(), *(f.path for f in faces)})
+
+    def chain(self, font: str, graphics: Path) -> FontChain:
+        """The fonts a box set in ``font`` (regular, bold, or a file) is drawn with."""
+        weight = "bold" if font == "bold" else "regular"
+        primary = self.fonts.get(font) or graphics / font
+        hint = ""
+        if self.absent:
+            hint = f" (named in {self.path.name} but not installed here: {'; '.join(self.absent)})"
+        return FontChain(FontFile(primary), self.fallbacks[weight], self.emoji, hint)
+
+
+# Where ``system:NAME`` fonts are looked for, in order (Debian, other Linux, macOS).
+SYSTEM_FONT_DIRS = (
+    Path("/usr/share/fonts"),
+    Path("/usr/local/share/fonts"),
+    Path.home() / ".local/share/fonts",
+    Path.home() / ".fonts",
+    Path("/Library/Fonts"),
+    Path("/System/Library/Fonts"),
+    Path.home() / "Library/Fonts",
+)
+# What installs a system font the default kit names, for the message when it is absent.
+FONT_PACKAGES = {
+    "NotoSansCJK": "Debian's fonts-noto-cjk (apt-get install fonts-noto-cjk)",
+    "NotoColorEmoji": "Debian's fonts-noto-color-emoji (apt-get install fonts-noto-color-emoji)",
+}
+
+
+@lru_cache(maxsize=64)
+def system_font(name: str) -> Path | None:
+    for folder in SYSTEM_FONT_DIRS:
+        if folder.is_dir():
+            found = sorted(folder.rglob(name))
+            if found:
+                return found[0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -96,30 +153,101 @@ def _color_ok(value: str, colors: dict[str, tuple[int, int, int]]) -> bool:
     return True
 
 
-def load_brand(graphics: Path) -> Brand:
-    path = graphics / "brand.yaml"
+_BRAND_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def brand_path(graphics: Path, name: str) -> Path:
+    """The default kit is ``graphics/brand.yaml``; a named one ``graphics/brands/NAME.yaml``."""
+    if not name:
+        return graphics / "brand.yaml"
+    if not _BRAND_NAME.match(name):
+        raise ContentError(
+            f"{name!r} is not a brand kit's name (lower-case letters, digits, - or _: the name "
+            f"of a file in {graphics / 'brands'}, never a path)"
+        )
+    return graphics / "brands" / f"{name}.yaml"
+
+
+def load_brand(graphics: Path, name: str = "") -> Brand:
+    path = brand_path(graphics, name)
+    if name and not path.is_file():
+        known = sorted(p.stem for p in (graphics / "brands").glob("*.yaml"))
+        raise ContentError(
+            f"no brand kit {name!r}: {path} not found; kits: {', '.join(known) or 'none'}"
+        )
     doc = load_yaml(path, ContentError)
     model, errors = validate_model(doc, BrandIn)
     if model is None:
         raise errors[0]
     colors = {}
-    for name, value in model.colors.items():
+    for color, value in model.colors.items():
         try:
-            colors[name] = parse_color(value)
+            colors[color] = parse_color(value)
         except ValueError:
             raise located_error(
-                doc, ("colors", name), f"{value!r} is not a colour; write #rrggbb"
+                doc, ("colors", color), f"{value!r} is not a colour; write #rrggbb"
             ) from None
     fonts = {
         key: _graphics_file(doc, ("fonts", key), graphics, getattr(model.fonts, key), "font")
         for key in ("regular", "bold")
     }
-    fallbacks = [
-        _graphics_file(doc, ("fonts", "fallbacks", index), graphics, name, "font")
-        for index, name in enumerate(model.fonts.fallbacks)
-    ]
+    absent: list[str] = []
+    fallbacks: dict[str, list[FontFile]] = {"regular": [], "bold": []}
+    for index, entry in enumerate(model.fonts.fallbacks):
+        for weight in ("regular", "bold"):
+            file = entry if isinstance(entry, str) else getattr(entry, weight)
+            keys: PathKey = ("fonts", "fallbacks", index)
+            if not isinstance(entry, str):
+                keys = (*keys, weight)
+            face = _font(doc, keys, graphics, file, absent)
+            if face is not None and face not in fallbacks[weight]:
+                fallbacks[weight].append(face)
+    emoji = None
+    if model.fonts.emoji:
+        emoji = _font(doc, ("fonts", "emoji"), graphics, model.fonts.emoji, absent)
     logo = _image_file(doc, ("logo",), graphics, model.logo, "logo") if model.logo else None
-    return Brand(path, colors, fonts, tuple(fallbacks), logo)
+    return Brand(
+        path,
+        colors,
+        fonts,
+        {weight: tuple(faces) for weight, faces in fallbacks.items()},
+        logo,
+        emoji,
+        tuple(dict.fromkeys(absent)),
+        name,
+    )
+
+
+def _font(
+    doc: LocatedYaml, keys: PathKey, graphics: Path, name: str, absent: list[str]
+) -> FontFile | None:
+    """A fallback or emoji font: a file of the kit, or ``system:NAME`` (None if this machine
+    lacks it: cards that need it say what to install)."""
+    file, _, index = name.partition("#")
+    if index and not index.isdigit():
+        raise located_error(doc, keys, f"{name!r}: write FILE#N, N the face of a .ttc")
+    face = int(index or 0)
+    if file.startswith("system:"):
+        base = file.removeprefix("system:")
+        if "/" in base or "\\" in base or not base:
+            raise located_error(
+                doc, keys, f"{name!r}: system: takes a font's file name, never a path"
+            )
+        found = system_font(base)
+        if found is None:
+            package = next((p for k, p in FONT_PACKAGES.items() if base.startswith(k)), None)
+            absent.append(f"{base}, from {package}" if package else base)
+            return None
+        path = found
+    else:
+        path = _graphics_file(doc, keys, graphics, file, "font")
+    try:
+        cmap(FontFile(path, face))
+    except Exception:  # fontTools raises many kinds for a file that is not a font
+        raise located_error(
+            doc, keys, f"{path} is not a font (or has no face {face}); use a .ttf, .otf or .ttc"
+        ) from None
+    return FontFile(path, face)
 
 
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

@@ -250,6 +250,7 @@ def _campaign_spec(
         item.card,
         item.text,
         {"footer": " · ".join(x for x in (campaign.hashtag or "", handle) if x)},
+        config.settings.accounts[account].brand,
     )
     raw = item.text_on(platform) if text is None else text
     if text is None and platform in item.text_for:

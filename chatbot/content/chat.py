@@ -110,7 +110,8 @@ def chat_posts(chat: ChatIn, doc: LocatedYaml, config: Config) -> list[PostSpec]
                 defaults["when"] = (
                     start.astimezone(tz).strftime("%A, %B %d · %I:%M %p %Z").replace(" 0", " ")
                 )
-            card, fields = card_of(media.card, media.text, defaults)
+            brand = chat.brand or config.settings.accounts[host].brand
+            card, fields = card_of(media.card, media.text, defaults, brand)
             text_keys = media_keys(keys, item)
             if platform in media.text_for:
                 text_keys = (*keys, "text_for", platform)

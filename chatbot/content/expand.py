@@ -30,13 +30,16 @@ def with_hashtag(text: str, hashtag: str | None) -> str:
 
 
 def card_of(
-    card: str | CardIn | None, text: str, defaults: dict[str, str]
+    card: str | CardIn | None, text: str, defaults: dict[str, str], brand: str | None = None
 ) -> tuple[str | None, tuple[tuple[str, str], ...]]:
     """The template name and the text of each box: defaults from the post, overrides from
-    the card mapping."""
+    the card mapping; and the brand kit it is drawn in, if not the default (``_brand``, a
+    field no box has: what a reviewer approves includes the kit)."""
     if card is None:
         return None, ()
     fields = {"text": text.strip(), **defaults}
+    if brand:
+        fields["_brand"] = brand
     name = card
     if isinstance(card, CardIn):
         name = card.template

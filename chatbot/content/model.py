@@ -94,6 +94,8 @@ class ChatIn(_In):
     outro: str | Media | None = None
     amplify: list[AmplifyIn] = Field(default_factory=list)
     thread: bool = False
+    # The brand kit of the chat's cards (graphics/brands/NAME.yaml), e.g. a partner hosting it.
+    brand: Slug | None = None
 
     @property
     def hosts(self) -> list[str]:
