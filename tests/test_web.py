@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from chatbot.cli import cli
 from chatbot.db.models import Approval, AuditEntry, Chat, Post, PostState
-from tests.conftest import Project
+from tests.conftest import ROOT, Project
 from tests.webkit import PASSWORD, WebProject, submit, token
 
 
@@ -181,7 +181,18 @@ def test_a_partner_sees_and_changes_only_its_own_account(web: WebProject) -> Non
     # Another partner's post by id: not found, not even "forbidden".
     assert pat.get(f"/posts/{other}").status_code == 404
     assert pat.get(f"/posts/{host_post}").status_code == 404
-    assert pat.get(f"/posts/{host_post}/card.png").status_code == 404
+    # The card of an original it reposts is visible (the partner sees what it amplifies) ...
+    assert pat.get(f"/posts/{host_post}/card.png").status_code == 200
+    # ... and no other card.
+    with web.db.read() as session:
+        amplified = set(
+            session.scalars(select(Post.depends_on_id).where(Post.account_key == "masslib"))
+        )
+        carded = session.scalars(
+            select(Post.id).where(Post.card.is_not(None), Post.account_key != "masslib")
+        ).all()
+    unrelated = next(i for i in carded if i not in amplified)
+    assert pat.get(f"/posts/{unrelated}/card.png").status_code == 404
     assert submit(pat, f"/posts/{other}/opt", {"choice": "out"}).status_code == 404
     assert web.post("fr-chat/q1@nela").state == PostState.DRAFT
     # The timeline ignores a partner's attempt to filter to another account.
@@ -255,7 +266,7 @@ def test_live_panel_controls_answer_json_and_refuse_stale_versions(web: WebProje
     assert first.status_code == 200, first.text
     body = json.loads(first.text)
     assert body["ok"] and "delayed the rest of fr-chat by 2m" in body["message"]
-    assert 'class="panel"' in body["panel"]
+    assert 'class="console"' in body["panel"] and "data-countdown" in body["panel"]
     # The same click again (same version): refused, nothing moves twice.
     second = hank.post(
         "/chats/fr-chat/control",
@@ -337,7 +348,7 @@ def test_needs_attention_lists_failures_and_settles_them(web: WebProject) -> Non
     )
     post = web.post("fr-chat/q1")
     assert (post.state, post.remote_id, post.held) == (PostState.POSTED, "123", False)
-    assert "settle.posted" in olga.get("/audit").text
+    assert "olga marked fr-chat/q1 posted." in olga.get("/audit").text
 
 
 def test_user_commands_and_a_removed_user_is_signed_out(web: WebProject, example: Project) -> None:
@@ -398,7 +409,45 @@ def test_a_long_week_says_how_much_it_shows(example: Project) -> None:
     web = WebProject(example.root)
     try:
         page = web.client("olga").get("/?week=2026-11-30").text
-        assert page.count('class="post"') == 10
+        # Ten posts: the originals as cards, their reposts as chips under them.
+        assert page.count('class="post"') + page.count('class="chip chip-') == 10
+        assert page.count('class="post"') < 10
         assert "Only the first 10 posts of this week are shown" in page
     finally:
         web.db.dispose()
+
+
+def test_audit_entries_read_as_sentences() -> None:
+    from chatbot.web.sentences import SENTENCES, sentence
+
+    assert sentence("olga", "approve", "fr-chat", {"posts": 6, "note": "read through"}) == (
+        "olga approved fr-chat (6 posts): “read through”."
+    )
+    assert sentence("hank", "chat.delay", "fr-chat", {"posts": ["a", "b"], "seconds": 120}) == (
+        "hank delayed the rest of fr-chat by 2m (2 posts)."
+    )
+    assert sentence("worker", "account.paused", "lfp", {"reason": "402 credits depleted"}) == (
+        "worker paused lfp: 402 credits depleted."
+    )
+    # An action the table does not know still reads as one line, with its details.
+    assert sentence("maty", "content.export", "all", {"rows": 3}) == (
+        "maty — content export all (rows: 3)."
+    )
+    # Every action the code writes has its sentence (the f-string ones are listed here).
+    import re
+
+    calls = re.compile(
+        r'audit\(\s*[\w.]+,\s*[^,]+,\s*[^,]+,\s*(?:"[\w.]+" if \w+ else )?"([\w.]+)"'
+        r'|audit_entry=\(\s*"[^"]+",\s*"([\w.]+)"'
+    )
+    written = {
+        action
+        for path in (ROOT / "chatbot").rglob("*.py")
+        for match in calls.finditer(path.read_text())
+        for action in match.groups()
+        if action
+    }
+    assert {"apply", "approve", "account.paused", "partner.invited"} <= written  # it finds them
+    written |= {f"chat.{v}" for v in ("pause", "resume", "skip", "delay", "now")}
+    written |= {f"settle.{v}" for v in ("posted", "retry", "cancel")}
+    assert written - set(SENTENCES) == set()

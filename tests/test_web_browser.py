@@ -95,11 +95,12 @@ def test_sign_in_approve_a_chat_pause_resume_and_settle(
     # Hosting: the panel updates in place, without a page load.
     page.evaluate("window.notReloaded = true")
     page.get_by_role("button", name="Pause").click()
-    expect(page.locator("[data-state]")).to_have_text("paused")
+    expect(page.locator("[data-state]")).to_have_attribute("data-state", "paused")
+    expect(page.locator("[data-state]")).to_have_text("Paused")
     assert "paused fr-chat" in page.locator("#live-message").inner_text()
     web.now = web.now + timedelta(minutes=3)
     page.get_by_role("button", name="Resume (shift the rest)").click()
-    expect(page.locator("[data-state]")).not_to_have_text("paused")
+    expect(page.locator("[data-state]")).not_to_have_attribute("data-state", "paused")
     assert "moved 3m later" in page.locator("#live-message").inner_text()
     assert page.evaluate("window.notReloaded") is True
     intro = web.post("fr-chat/intro")
@@ -167,6 +168,108 @@ def test_no_serious_accessibility_violation_on_any_page(
         if issues
     }
     assert found == {}
+
+
+def test_the_console_updates_live_from_another_tab_and_counts_down(
+    site: tuple[WebProject, str], browser: Any
+) -> None:
+    """Two hosts on the chat page: a control in one shows in the other without a reload, and
+    the next post's countdown ticks."""
+    web, base = site
+    watcher = sign_in(browser, base, "olga")
+    watcher.goto(f"{base}/chats/fr-chat")
+    watcher.get_by_role("button", name="Approve the chat").click()
+    expect(watcher.locator("[data-approved]")).to_be_visible()
+    assert watcher.get_by_role("button", name="Approve the chat").count() == 0
+    watcher.evaluate("window.notReloaded = true")
+    countdown = watcher.locator("[data-countdown]")
+    first = countdown.inner_text()
+    assert first.startswith("in "), first
+    expect(countdown).not_to_have_text(first, timeout=3000)  # it ticks
+
+    host = sign_in(browser, base, "hank")
+    host.goto(f"{base}/chats/fr-chat")
+    host.get_by_role("button", name="Pause").click()
+    expect(host.locator("[data-state]")).to_have_attribute("data-state", "paused")
+    # The other tab sees it within its poll, without a reload.
+    expect(watcher.locator("[data-state]")).to_have_attribute("data-state", "paused", timeout=5000)
+    assert watcher.evaluate("window.notReloaded") is True
+    # A skip from the CLI's function shows in the script's state too.
+    from chatbot.queue import live
+
+    with web.db.write() as session:
+        live.resume(session, "fr-chat", web.now, "cli", mode="keep")
+        live.skip(session, "fr-chat", web.now, "cli", number=1)
+    q1 = watcher.locator('[data-state-of="fr-chat/q1"]')
+    expect(q1).to_have_text("skipped", timeout=5000)
+    assert watcher.evaluate("window.notReloaded") is True
+
+
+def _screenshot(page: Any, path: str, width: int) -> None:
+    """With CHATBOT_SCREENSHOTS=DIR, the page is saved there too (docs/screenshots for the
+    README: ``CHATBOT_SCREENSHOTS=docs/screenshots pytest tests/test_web_browser.py -k phone``)."""
+    import os
+
+    folder = os.environ.get("CHATBOT_SCREENSHOTS")
+    if folder:
+        name = path.strip("/").split("?")[0].replace("/", "-") or "timeline"
+        if name.startswith("posts-"):
+            name = "post"
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}-{width}.png"), full_page=True)
+
+
+def _one_line_each(page: Any, selector: str) -> list[str]:
+    """The elements matching ``selector`` that wrap onto more than one line (a state badge or
+    a time broken mid-word)."""
+    return page.evaluate(
+        """(sel) => Array.from(document.querySelectorAll(sel)).filter(el => {
+             const range = document.createRange();
+             range.selectNodeContents(el);
+             const tops = new Set(Array.from(range.getClientRects())
+               .filter(r => r.width > 0).map(r => Math.round(r.bottom)));
+             return tops.size > 1;
+           }).map(el => el.textContent.trim())""",
+        selector,
+    )
+
+
+def test_every_page_fits_a_phone_without_breaking_words(
+    site: tuple[WebProject, str], browser: Any
+) -> None:
+    web, base = site
+    for width in (390, 1280):
+        page = sign_in(browser, base, "olga")
+        page.set_viewport_size({"width": width, "height": 900})
+        for path in (
+            "/chats/fr-chat",
+            "/?week=2026-11-30",
+            f"/posts/{web.post_id('fr-chat/q1')}",
+            "/attention",
+            "/audit",
+            "/partners",
+        ):
+            page.goto(f"{base}{path}")
+            _screenshot(page, path, width)
+            wide = page.evaluate(
+                """() => Array.from(document.querySelectorAll('main *'))
+                     .filter(e => e.getBoundingClientRect().right > innerWidth + 1)
+                     .slice(0, 5).map(e => e.tagName + '.' + e.className)"""
+            )
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (
+                path,
+                width,
+                wide,
+            )
+            broken = _one_line_each(page, ".state, .badge, .nowrap, .chip a, .step-label")
+            assert broken == [], (path, width, broken)
+    partner = sign_in(browser, base, "pat")
+    partner.set_viewport_size({"width": 390, "height": 844})
+    partner.goto(f"{base}/partner")
+    _screenshot(partner, "/partner", 390)
+    assert partner.evaluate("document.documentElement.scrollWidth") <= 390
+    text = partner.locator("main").inner_text()
+    assert "content/" not in text and "@masslib" not in text.split("Your account")[0]
 
 
 def test_usable_on_a_phone_and_by_keyboard(site: tuple[WebProject, str], browser: Any) -> None:

@@ -22,7 +22,7 @@ from chatbot.content.model import CHAT_KINDS
 from chatbot.db.audit import audit
 from chatbot.db.models import Chat, Post, PostState
 from chatbot.errors import UserError
-from chatbot.timeutil import format_duration
+from chatbot.timeutil import format_duration, zone
 
 # Not yet handed to the platform: these move when the host steers the chat.
 PENDING = (PostState.DRAFT, PostState.APPROVED, PostState.QUEUED)
@@ -80,6 +80,11 @@ def label(post: Post) -> str:
     if post.kind == "question" and post.number is not None:
         return f"Q{post.number}"
     return post.kind
+
+
+def _local(status: ChatStatus, post: Post) -> str:
+    """A post's time in the chat's own zone: every message speaks one zone, the chat's."""
+    return post.scheduled_at.astimezone(zone(status.chat.timezone)).strftime("%H:%M:%S %Z")
 
 
 def load_status(session: Session, chat_key: str) -> ChatStatus:
@@ -214,7 +219,7 @@ def resume(
     if mode == "shift":
         _move(status, remaining, pause_length, now)
         nxt = remaining[0] if remaining else None
-        when = f"; next: {label(nxt)} at {nxt.scheduled_at:%H:%M:%S}Z" if nxt else ""
+        when = f"; next: {label(nxt)} at {_local(status, nxt)}" if nxt else ""
         return _done(
             session,
             status,
@@ -298,7 +303,7 @@ def delay(
         by,
         "delay",
         f"delayed the rest of {chat_key} by {format_duration(by_how_much)}; "
-        f"next: {label(nxt)} at {nxt.scheduled_at:%H:%M:%S}Z",
+        f"next: {label(nxt)} at {_local(status, nxt)}",
         remaining,
         seconds=by_how_much.total_seconds(),
     )

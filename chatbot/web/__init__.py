@@ -30,7 +30,7 @@ from chatbot.web.signin import current_user
 from chatbot.web.users import can
 
 SECRET_ENV = "CHATBOT_SECRET_KEY"
-PUBLIC_ENDPOINTS = frozenset({"pages.login"})
+PUBLIC_ENDPOINTS = frozenset({"pages.login", "pages.favicon"})
 
 
 def create_app(

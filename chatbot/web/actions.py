@@ -28,6 +28,7 @@ from chatbot.web.pages import (
     now,
     require,
     user,
+    viewer_zone,
     visible_post,
 )
 from chatbot.web.preview import ReviewPending
@@ -105,6 +106,20 @@ def opt(post_id: int) -> Response:
     return back(url_for("pages.post_page", post_id=post_id))
 
 
+@actions.route("/accounts/<account>/resume", methods=["POST"])
+def resume_account(account: str) -> Response:
+    """The button for ``chatbot account resume``: same function, audited under the user."""
+    from chatbot.queue.accounts import set_account_paused
+
+    require("settle")
+    if account not in config().settings.accounts:
+        abort(404)
+    with database().write() as s:
+        set_account_paused(s, config(), account, False, user().name, "", now())
+    done(f"{account} resumed by {user().name}")
+    return back(url_for("pages.attention"))
+
+
 CONTROLS: dict[str, Callable[..., live.ControlResult]] = {
     "pause": live.pause,
     "resume": live.resume,
@@ -138,10 +153,12 @@ def control(key: str) -> Any:
     if request.headers.get("Accept") == "application/json":
         with database().read() as s:
             try:
-                panel = _panel(live.load_status(s, key))
+                panel = _panel(live.load_status(s, key), s)
             except live.ChatControlError:
                 abort(404)
-            html = render_template("_panel.html", panel=panel, tz=panel["tz"])
+            html = render_template(
+                "_panel.html", panel=panel, tz=panel["tz"], viewer_tz=viewer_zone()
+            )
         return jsonify(ok=ok, message=message, panel=html), (200 if ok else 409)
     done(message, ok)
     return back(url_for("pages.chat_page", key=key))

@@ -53,9 +53,20 @@ def _upcoming(account: str, limit: int = 50) -> list[dict[str, Any]]:
                 .limit(limit)
             )
         )
-        for post in posts:
+        ids = {p.depends_on_id for p in posts if p.depends_on_id is not None}
+        originals = (
+            {o.id: o for o in session.scalars(select(Post).where(Post.id.in_(ids)))} if ids else {}
+        )
+        for post in (*posts, *originals.values()):
             session.expunge(post)
-    return [row(p) for p in posts]
+    rows = []
+    for post in posts:
+        entry = row(post)
+        # A repost amplifies the original's words and card: the partner sees exactly those.
+        original = originals.get(post.depends_on_id) if post.depends_on_id else None
+        entry["original"] = row(original) if original is not None else None
+        rows.append(entry)
+    return rows
 
 
 # -- the invite link (public) -----------------------------------------------------------------
@@ -127,6 +138,25 @@ def callback(platform: str) -> Any:
 # -- organizers -------------------------------------------------------------------------------
 
 
+def connection_state(key: str, settings: Any, credential: Any) -> tuple[str, bool]:
+    """How the account would post now, in words, and whether it can: connected by its partner,
+    credentials in the environment (named, never shown), or nothing yet."""
+    import os
+
+    platform = platform_named(settings.platform)
+    if credential is not None:
+        return "connected by the partner", True
+    if not platform.credential_names:
+        return "dry run: records what it would post", True
+    if settings.credentials == "invite":
+        return "not connected yet: waiting for the partner to accept its invite", False
+    names = [f"{settings.env_prefix}_{n}" for n in platform.credential_names]
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        return f"credentials missing from the environment: {', '.join(missing)}", False
+    return "credentials from the environment", True
+
+
 @connect.route("/partners")
 def partners() -> Any:
     require("partners")
@@ -142,6 +172,7 @@ def partners() -> Any:
             "platform": platform_named(settings.platform),
             "row": accounts.get(key),
             "credential": connected.get(key),
+            "connection": connection_state(key, settings, connected.get(key)),
         }
         for key, settings in sorted(config().settings.accounts.items())
     ]

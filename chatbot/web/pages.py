@@ -90,10 +90,23 @@ def visible_posts() -> Any:
     return query
 
 
-def visible_post(session: Any, post_id: int) -> Post:
+def visible_post(session: Any, post_id: int, amplified: bool = False) -> Post:
     post: Post | None = session.get(Post, post_id)
-    if post is None or (user().role == "partner" and post.account_key != user().account_key):
-        abort(404)  # another partner's post is "not found", not "forbidden": no existence leak
+    if post is None:
+        abort(404)
+    if user().role == "partner" and post.account_key != user().account_key:
+        # Another partner's post is "not found", not "forbidden": no existence leak. With
+        # ``amplified``, an original its own account reposts is visible (the card it will
+        # amplify); its post page, with reviewers' notes, stays the organisers'.
+        if not amplified:
+            abort(404)
+        amplifies = session.scalar(
+            select(func.count(Post.id)).where(
+                Post.depends_on_id == post.id, Post.account_key == user().account_key
+            )
+        )
+        if not amplifies:
+            abort(404)
     return post
 
 
@@ -129,6 +142,24 @@ def _safe_next(target: str | None) -> str:
 
 def _client() -> str:
     return request.remote_addr or "unknown"
+
+
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">'
+    '<rect width="64" height="64" rx="14" fill="#4b2a8a"/>'
+    '<path d="M14 18h36a4 4 0 0 1 4 4v18a4 4 0 0 1-4 4H30l-10 9v-9h-6a4 4 0 0 1-4-4V22a4 4 0 0 1 '
+    '4-4z" fill="#f2b600"/><text x="32" y="38" font-family="sans-serif" font-size="18" '
+    'font-weight="700" text-anchor="middle" fill="#1b1530">Q1</text></svg>'
+)
+
+
+@pages.route("/favicon.svg")
+@pages.route("/favicon.ico")
+def favicon() -> Response:
+    """A speech bubble reading Q1, for the browser tab (public: the login page has it too)."""
+    return Response(
+        FAVICON, mimetype="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 @pages.route("/login", methods=["GET", "POST"])
@@ -212,10 +243,31 @@ def timeline() -> Any:
         accounts = sorted(s.scalars(select(Account.key)))
         chats = sorted(s.scalars(select(Chat.key).where(Chat.removed.is_(False))))
         campaigns = sorted(s.scalars(select(Campaign.key).where(Campaign.removed.is_(False))))
-    more = len(posts) > size
+        more = len(posts) > size
+        posts = posts[:size]
+        # Reposts and partners' own words sit under their original as chips; one whose
+        # original is not on this page (a filter) shows the words it amplifies.
+        shown = {p.id for p in posts}
+        missing = {
+            p.depends_on_id for p in posts if p.depends_on_id and p.depends_on_id not in shown
+        }
+        originals = (
+            {o.id: o for o in s.scalars(select(Post).where(Post.id.in_(missing)))}
+            if missing
+            else {}
+        )
     days: dict[date, list[dict[str, Any]]] = defaultdict(list)
-    for post in posts[:size]:
-        days[post.scheduled_at.astimezone(tz).date()].append(row(post))
+    rows: dict[int, dict[str, Any]] = {}
+    for post in posts:
+        if post.depends_on_id in rows:
+            rows[post.depends_on_id]["dependents"].append(post)
+            continue
+        entry = row(post)
+        entry["dependents"] = []
+        original = originals.get(post.depends_on_id) if post.depends_on_id else None
+        entry["original"] = row(original) if original is not None else None
+        rows[post.id] = entry
+        days[post.scheduled_at.astimezone(tz).date()].append(entry)
     if user().role == "partner":
         accounts = [user().account_key or ""]
     return render_template(
@@ -269,7 +321,7 @@ def card_image(post_id: int) -> Any:
     from chatbot.errors import ContentError
 
     with database().read() as s:
-        post = visible_post(s, post_id)
+        post = visible_post(s, post_id, amplified=True)
     if not post.card:
         abort(404)
     cards = current_app.extensions["chatbot"]
@@ -307,18 +359,17 @@ def post_image(post_id: int) -> Any:
 def chat_page(key: str) -> Any:
     require("view_all")
     with database().read() as s:
-        status = _status(s, key)
-        panel = _panel(status)
-    return render_template("chat.html", panel=panel, rows=panel["rows"], tz=panel["tz"])
+        panel = _panel(_status(s, key), s)
+    return render_template("chat.html", panel=panel, tz=panel["tz"], viewer_tz=viewer_zone())
 
 
 @pages.route("/chats/<key>/panel")
 def chat_panel(key: str) -> Any:
-    """The live panel alone: the page's script fetches it to update without a reload."""
+    """The live console alone: the page's script fetches it to update without a reload."""
     require("view_all")
     with database().read() as s:
-        panel = _panel(_status(s, key))
-    return render_template("_panel.html", panel=panel, tz=panel["tz"])
+        panel = _panel(_status(s, key), s)
+    return render_template("_panel.html", panel=panel, tz=panel["tz"], viewer_tz=viewer_zone())
 
 
 def _status(session: Any, key: str) -> live.ChatStatus:
@@ -328,27 +379,71 @@ def _status(session: Any, key: str) -> live.ChatStatus:
         abort(404)
 
 
-def _panel(status: live.ChatStatus) -> dict[str, Any]:
+def countdown(at: datetime, current: datetime) -> str:
+    """'in 3m 05s', 'in 2h 10m', 'due now' (whole seconds: the page counts them down)."""
+    seconds = int((at - current).total_seconds())
+    if seconds <= 0:
+        return "due now"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours >= 48:
+        return f"in {hours // 24} days"
+    if hours:
+        return f"in {hours}h {minutes:02d}m"
+    return f"in {minutes}m {secs:02d}s" if minutes else f"in {secs}s"
+
+
+def _steps(status: live.ChatStatus, reposts: dict[int, list[Post]]) -> list[dict[str, Any]]:
+    """The script one step a line: a question's copies on the host's other platforms and its
+    partners' reposts are chips under it, not lines of their own."""
+    steps: list[dict[str, Any]] = []
+    by_seq: dict[int | None, dict[str, Any]] = {}
+    for post in status.posts:
+        step = by_seq.get(post.seq) if post.seq is not None else None
+        if step is None:
+            step = {"main": row(post), "copies": [], "reposts": list(reposts.get(post.id, []))}
+            steps.append(step)
+            by_seq[post.seq] = step
+        else:
+            step["copies"].append(post)
+            step["reposts"].extend(reposts.get(post.id, []))
+    return steps
+
+
+def _panel(status: live.ChatStatus, session: Any | None = None) -> dict[str, Any]:
     nxt = status.next
     drafts = [p for p in status.remaining if p.state == PostState.DRAFT]
     whole_chat = len(drafts) > 1 and len(drafts) == len(status.remaining)
-    drafts = [p for p in status.remaining if p.state == PostState.DRAFT]
     reposts: dict[int, list[Post]] = defaultdict(list)
     for dep in status.dependents:
         if dep.depends_on_id is not None:
             reposts[dep.depends_on_id].append(dep)
+    accounts = {p.account_key for p in (*status.posts, *status.dependents)}
+    paused = []
+    if session is not None and accounts:
+        paused = list(
+            session.scalars(
+                select(Account).where(Account.key.in_(accounts), Account.paused.is_(True))
+            )
+        )
+    current = now()
     return {
         "chat": status.chat,
         "state": status.state,
+        "now": current,
         "next": row(nxt) if nxt else None,
+        "countdown": countdown(nxt.scheduled_at, current) if nxt else "",
+        "last": row(status.sent[-1]) if status.sent else None,
         # Waiting on a person: not approved (skipped once its time has passed) or held.
         # A chat nobody has approved yet is one flag, not one per question.
         "unapproved_chat": whole_chat,
+        "drafts": len([p for p in status.posts if p.state == PostState.DRAFT]),
         "flagged": []
         if whole_chat
         else [row(p) for p in status.remaining if p.state == PostState.DRAFT or p.held],
+        "paused_accounts": paused,
         "sent": [row(p) for p in status.sent],
-        "rows": [(row(p), reposts.get(p.id, [])) for p in status.posts],
+        "steps": _steps(status, reposts),
         "tz": status.chat.timezone,
     }
 
@@ -391,7 +486,11 @@ def audit_log() -> Any:
     with database().read() as s:
         entries = list(s.scalars(query))
         total = s.scalar(select(func.count(AuditEntry.id)))
-    return render_template("audit.html", entries=entries, total=total, tz=viewer_zone())
+    from chatbot.web.sentences import sentence
+
+    return render_template(
+        "audit.html", entries=entries, total=total, tz=viewer_zone(), sentence=sentence
+    )
 
 
 def back(default: str) -> Response:
