@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from chatbot.cli import cli
-from chatbot.db.models import Approval, AuditEntry, Chat, Post, PostState
+from chatbot.db.models import Account, Approval, AuditEntry, Chat, Post, PostState
 from tests.conftest import ROOT, Project
 from tests.webkit import PASSWORD, WebProject, submit, token
 
@@ -83,7 +83,10 @@ def test_preview_shows_text_length_card_alt_times_and_findings(web: WebProject) 
     client = web.client("olga")
     page = client.get(f"/posts/{web.post_id('fr-chat/q1')}").text
     assert '<span class="hashtag">#LFPchat</span>' in page
-    assert "Length 82 of 280" in page
+    assert "82 / 280</span> as X counts" in page
+    # The host's other platforms side by side, each counted and linked its own way.
+    assert "as Mastodon counts" in page and "as Bluesky counts" in page
+    assert page.count('class="pv pv-') == 3
     assert 'alt="Purple card with the Library Freedom Project logo.' in page
     assert "Thu 03 Dec 20:07 EST" in page
     assert "No findings." in page
@@ -451,3 +454,31 @@ def test_audit_entries_read_as_sentences() -> None:
     written |= {f"chat.{v}" for v in ("pause", "resume", "skip", "delay", "now")}
     written |= {f"settle.{v}" for v in ("posted", "retry", "cancel")}
     assert written - set(SENTENCES) == set()
+
+
+def test_the_console_flags_a_failed_post_with_its_settle_buttons(web: WebProject) -> None:
+    with web.db.write() as session:
+        session.execute(
+            update(Post)
+            .where(Post.key == "fr-chat/q2")
+            .values(state=PostState.FAILED, state_reason="X said: duplicate content")
+        )
+        session.execute(
+            update(Account).where(Account.key == "nela").values(paused=True, paused_reason="402")
+        )
+    olga = web.client("olga")
+    panel = olga.get("/chats/fr-chat/panel").text
+    assert "Q2 on lfp is failed</strong>: X said: duplicate content" in panel
+    assert 'value="/chats/fr-chat"' in panel and "Mark posted" in panel
+    assert "<strong>nela is paused</strong>: 402" in panel
+    response = submit(
+        olga, "/accounts/nela/resume", {"back": "/chats/fr-chat"}, page="/chats/fr-chat"
+    )
+    assert response.status_code == 302 and response.headers["Location"].endswith("/chats/fr-chat")
+    with web.db.read() as session:
+        assert session.scalars(select(Account.paused).where(Account.key == "nela")).one() is False
+        entry = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+        assert (entry.actor, entry.action, entry.target) == ("olga", "account.resumed", "nela")
+    # A host may not resume accounts.
+    hank = web.client("hank")
+    assert submit(hank, "/accounts/nela/resume", {}, page="/chats/fr-chat").status_code == 403

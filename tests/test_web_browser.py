@@ -163,7 +163,11 @@ def test_no_serious_accessibility_violation_on_any_page(
         signed_out.goto(base + link.removeprefix(web.config.settings.web.public_url))
         problems[f"invite ({account})"] = _audit(signed_out)
     found = {
-        path: [f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)" for v in issues]
+        path: [
+            f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes: "
+            f"{[(n['target'], n.get('failureSummary')) for n in v['nodes']][:2]})"
+            for v in issues
+        ]
         for path, issues in problems.items()
         if issues
     }

@@ -59,11 +59,12 @@ def chat_group() -> None:
 
 def _control(
     app: App, action: Callable[..., live.ControlResult], chat_id: str, **kwargs: Any
-) -> None:
+) -> live.ControlResult:
     now = app.now()
     with app.db.write() as session:
         result = action(session, chat_id, now, **kwargs)
     app.console.print(result.message, markup=False)
+    return result
 
 
 _by = click.option("--by", help="Who is doing it (default: $CHATBOT_USER or your login).")
@@ -132,7 +133,12 @@ def chat_skip(
     app: App, chat_id: str, question: int | None, by: str | None, expect_version: int | None
 ) -> None:
     """Drop the next post of CHAT_ID (or question N); later times are unchanged."""
-    _control(
+    number = question
+    if number is None:  # for the hint below: which question "the next" was
+        with app.db.read() as session:
+            upcoming = live.load_status(session, chat_id).next
+            number = upcoming.number if upcoming is not None else None
+    result = _control(
         app,
         live.skip,
         chat_id,
@@ -140,6 +146,11 @@ def chat_skip(
         number=question,
         expect_version=expect_version,
     )
+    if result.changed and question is None and number is not None:
+        app.console.print(
+            f"to repeat this safely use `chatbot chat skip {chat_id} --question {number}`",
+            markup=False,
+        )
 
 
 @chat_group.command("delay")

@@ -110,8 +110,8 @@ def _begin(session: Session, chat_key: str, expect_version: int | None, action: 
     if expect_version is not None and expect_version != status.chat.control_version:
         raise ChatControlError(
             f"{chat_key} changed since you looked (version {expect_version}, now "
-            f"{status.chat.control_version}); nothing was done. Check `chatbot chat status "
-            f"{chat_key}` and {action} again if it is still needed"
+            f"{status.chat.control_version}); nothing was done. Look at its status again and "
+            f"{action} again if it is still needed"
         )
     return status
 
@@ -272,8 +272,7 @@ def skip(
         now,
         by,
         "skip",
-        f"skipped {label(post)} of {chat_key} (and its reposts); "
-        f"to repeat this safely use `chatbot chat skip {chat_key} --question {post.number}`"
+        f"skipped {label(post)} of {chat_key} (and its reposts)"
         if post.number is not None
         else f"skipped the {label(post)} of {chat_key} (and its reposts)",
         [post],
@@ -327,9 +326,7 @@ def post_now(
             status, "now", f"{label(post)} is already {post.state}; nothing more to do"
         )
     if status.paused:
-        raise ChatControlError(
-            f"{chat_key} is paused; resume it first (`chatbot chat resume {chat_key}`)"
-        )
+        raise ChatControlError(f"{chat_key} is paused; resume it first")
     if post.state == PostState.DRAFT or post.held:
         why = "not approved yet" if post.state == PostState.DRAFT else "held for a person"
         raise ChatControlError(f"{label(post)} of {chat_key} is {why}; it cannot go out now")

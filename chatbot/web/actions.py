@@ -18,8 +18,8 @@ from chatbot.queue.optout import opt_in, opt_out
 from chatbot.queue.review import approve, reject
 from chatbot.queue.settle import SettleAction, settle
 from chatbot.timeutil import TimeFormatError, parse_duration
+from chatbot.web.console import _panel
 from chatbot.web.pages import (
-    _panel,
     back,
     config,
     database,

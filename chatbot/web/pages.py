@@ -1,4 +1,5 @@
-"""Pages: sign-in, timeline, one post, a chat with its live panel, needs-attention, audit log."""
+"""Pages: sign-in, timeline, one post, needs-attention, audit log (the chat console is in
+console.py, on the same blueprint)."""
 
 from __future__ import annotations
 
@@ -111,9 +112,15 @@ def visible_post(session: Any, post_id: int, amplified: bool = False) -> Post:
 
 
 def row(post: Post) -> dict[str, Any]:
-    limit, _ = platform_named(post.platform).limits(config().settings.platforms)
+    platform = platform_named(post.platform)
+    limit, _ = platform.limits(config().settings.platforms)
     used, fits = length_of(post.text, post.platform, limit)
+    account = config().settings.accounts.get(post.account_key)
+    handle = account.handle if account is not None else ""
     return {
+        "handle": handle,
+        "display_name": post.account_key,
+        "platform_label": platform.label,
         "post": post,
         "label": live.label(post),
         "text": linked(post.text, post.platform) if post.text else "",
@@ -258,12 +265,21 @@ def timeline() -> Any:
         )
     days: dict[date, list[dict[str, Any]]] = defaultdict(list)
     rows: dict[int, dict[str, Any]] = {}
+    steps: dict[tuple[str, int], dict[str, Any]] = {}  # a chat step's copies on other platforms
     for post in posts:
         if post.depends_on_id in rows:
             rows[post.depends_on_id]["dependents"].append(post)
             continue
+        step = (post.chat_key, post.seq) if post.chat_key and post.seq is not None else None
+        if step is not None and post.depends_on_id is None and step in steps:
+            steps[step]["copies"].append(post)
+            rows[post.id] = steps[step]  # its reposts join the step's chips
+            continue
         entry = row(post)
         entry["dependents"] = []
+        entry["copies"] = []
+        if step is not None and post.depends_on_id is None:
+            steps[step] = entry
         original = originals.get(post.depends_on_id) if post.depends_on_id else None
         entry["original"] = row(original) if original is not None else None
         rows[post.id] = entry
@@ -301,10 +317,29 @@ def post_page(post_id: int) -> Any:
         )
         # A partner may see the original it reposts, even though another account posts it.
         original = s.get(Post, post.depends_on_id) if post.depends_on_id else None
+        # The same step of a chat on the host's other platforms, side by side.
+        siblings: list[Post] = []
+        if post.chat_key and post.seq is not None and post.depends_on_id is None:
+            siblings = list(
+                s.scalars(
+                    select(Post)
+                    .where(
+                        Post.chat_key == post.chat_key,
+                        Post.seq == post.seq,
+                        Post.depends_on_id.is_(None),
+                        Post.id != post.id,
+                        Post.state != PostState.CANCELLED,
+                    )
+                    .order_by(Post.id)
+                )
+            )
+            if user().role == "partner":
+                siblings = [p for p in siblings if p.account_key == user().account_key]
     findings = ext("findings").for_post(post.key)
     return render_template(
         "post.html",
         r=row(post),
+        siblings=[row(p) for p in siblings],
         approvals=approvals,
         original=original,
         findings=findings,
@@ -350,102 +385,6 @@ def post_image(post_id: int) -> Any:
     except ImageProblem:
         abort(404)
     return send_file(image.path, mimetype=image.mime, max_age=0)
-
-
-# -- chats -----------------------------------------------------------------------------------
-
-
-@pages.route("/chats/<key>")
-def chat_page(key: str) -> Any:
-    require("view_all")
-    with database().read() as s:
-        panel = _panel(_status(s, key), s)
-    return render_template("chat.html", panel=panel, tz=panel["tz"], viewer_tz=viewer_zone())
-
-
-@pages.route("/chats/<key>/panel")
-def chat_panel(key: str) -> Any:
-    """The live console alone: the page's script fetches it to update without a reload."""
-    require("view_all")
-    with database().read() as s:
-        panel = _panel(_status(s, key), s)
-    return render_template("_panel.html", panel=panel, tz=panel["tz"], viewer_tz=viewer_zone())
-
-
-def _status(session: Any, key: str) -> live.ChatStatus:
-    try:
-        return live.load_status(session, key)
-    except live.ChatControlError:
-        abort(404)
-
-
-def countdown(at: datetime, current: datetime) -> str:
-    """'in 3m 05s', 'in 2h 10m', 'due now' (whole seconds: the page counts them down)."""
-    seconds = int((at - current).total_seconds())
-    if seconds <= 0:
-        return "due now"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours >= 48:
-        return f"in {hours // 24} days"
-    if hours:
-        return f"in {hours}h {minutes:02d}m"
-    return f"in {minutes}m {secs:02d}s" if minutes else f"in {secs}s"
-
-
-def _steps(status: live.ChatStatus, reposts: dict[int, list[Post]]) -> list[dict[str, Any]]:
-    """The script one step a line: a question's copies on the host's other platforms and its
-    partners' reposts are chips under it, not lines of their own."""
-    steps: list[dict[str, Any]] = []
-    by_seq: dict[int | None, dict[str, Any]] = {}
-    for post in status.posts:
-        step = by_seq.get(post.seq) if post.seq is not None else None
-        if step is None:
-            step = {"main": row(post), "copies": [], "reposts": list(reposts.get(post.id, []))}
-            steps.append(step)
-            by_seq[post.seq] = step
-        else:
-            step["copies"].append(post)
-            step["reposts"].extend(reposts.get(post.id, []))
-    return steps
-
-
-def _panel(status: live.ChatStatus, session: Any | None = None) -> dict[str, Any]:
-    nxt = status.next
-    drafts = [p for p in status.remaining if p.state == PostState.DRAFT]
-    whole_chat = len(drafts) > 1 and len(drafts) == len(status.remaining)
-    reposts: dict[int, list[Post]] = defaultdict(list)
-    for dep in status.dependents:
-        if dep.depends_on_id is not None:
-            reposts[dep.depends_on_id].append(dep)
-    accounts = {p.account_key for p in (*status.posts, *status.dependents)}
-    paused = []
-    if session is not None and accounts:
-        paused = list(
-            session.scalars(
-                select(Account).where(Account.key.in_(accounts), Account.paused.is_(True))
-            )
-        )
-    current = now()
-    return {
-        "chat": status.chat,
-        "state": status.state,
-        "now": current,
-        "next": row(nxt) if nxt else None,
-        "countdown": countdown(nxt.scheduled_at, current) if nxt else "",
-        "last": row(status.sent[-1]) if status.sent else None,
-        # Waiting on a person: not approved (skipped once its time has passed) or held.
-        # A chat nobody has approved yet is one flag, not one per question.
-        "unapproved_chat": whole_chat,
-        "drafts": len([p for p in status.posts if p.state == PostState.DRAFT]),
-        "flagged": []
-        if whole_chat
-        else [row(p) for p in status.remaining if p.state == PostState.DRAFT or p.held],
-        "paused_accounts": paused,
-        "sent": [row(p) for p in status.sent],
-        "steps": _steps(status, reposts),
-        "tz": status.chat.timezone,
-    }
 
 
 # -- needs attention and audit ---------------------------------------------------------------
