@@ -27,6 +27,7 @@ from chatbot.counting import (
     urls_in,
     x_weighted_length,
 )
+from chatbot.counting.x import x_hashtags, x_mentions
 from chatbot.platforms import platform_named
 from chatbot.text import weighted_length
 
@@ -154,6 +155,41 @@ def test_x_link_positions(case: dict[str, Any]) -> None:
         {"url": u["url"], "indices": list(u["indices"])}
         for u in extract_urls_with_indices(case["text"])
     ]
+    assert found == case["expected"]
+
+
+@pytest.mark.parametrize(
+    "case", _extract_params("hashtags") + _extract_params("hashtags_from_astral")
+)
+def test_x_hashtags(case: dict[str, Any]) -> None:
+    assert [tag for _, _, tag in x_hashtags(case["text"])] == case["expected"]
+
+
+@pytest.mark.parametrize("case", _extract_params("hashtags_with_indices"))
+def test_x_hashtag_positions(case: dict[str, Any]) -> None:
+    found = [{"hashtag": t, "indices": [s, e]} for s, e, t in x_hashtags(case["text"])]
+    assert found == case["expected"]
+
+
+@pytest.mark.parametrize("case", _extract_params("mentions"))
+def test_x_mentions(case: dict[str, Any]) -> None:
+    assert [name for _, _, name in x_mentions(case["text"])] == case["expected"]
+
+
+@pytest.mark.parametrize("case", _extract_params("mentions_with_indices"))
+def test_x_mention_positions(case: dict[str, Any]) -> None:
+    found = [{"screen_name": m, "indices": [s, e]} for s, e, m in x_mentions(case["text"])]
+    assert found == case["expected"]
+
+
+@pytest.mark.parametrize("case", _extract_params("mentions_or_lists_with_indices"))
+def test_x_mentions_and_lists(case: dict[str, Any]) -> None:
+    found = []
+    for start, end, name in x_mentions(case["text"], lists=True):
+        user, _, slug = name.partition("/")
+        found.append(
+            {"screen_name": user, "list_slug": f"/{slug}" if slug else "", "indices": [start, end]}
+        )
     assert found == case["expected"]
 
 

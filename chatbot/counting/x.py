@@ -134,16 +134,68 @@ def mentions_in(text: str) -> list[str]:
     return [m.group(1) for m in MENTION.finditer(text)]
 
 
+# twitter-text's hashtag and mention extraction (its validHashtag, validMentionOrList and their
+# end-match rules), proven on its extract.yml: what X links in a post, for the preview.
+_TAG_SPECIAL = (
+    "_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e\u301c\u309b\u309c\u30a0\u30fb\u3003"
+    "\u0f0b\u0f0c\u00b7"
+)
+_TAG_ALNUM = rf"[\p{{L}}\p{{M}}\p{{Nd}}{_TAG_SPECIAL}]"
+_X_HASHTAG = regex.compile(
+    rf"(^|\ufe0e|\ufe0f|$|(?!{_TAG_ALNUM}|&).)([#＃])(?![\ufe0f\u20e3])"
+    rf"({_TAG_ALNUM}*[\p{{L}}\p{{M}}]{_TAG_ALNUM}*)",
+    regex.IGNORECASE | regex.DOTALL | regex.V0,  # twitter-text's codePoint matches a newline
+)
+_X_END_HASHTAG = regex.compile(r"[#＃]|://")
+_LATIN_ACCENTS = (
+    "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
+    "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
+)
+_X_MENTION = regex.compile(
+    r"(^|[^a-zA-Z0-9_!#$%&*@＠]|(?:^|[^a-zA-Z0-9_+~.-])[rR][tT]:?)([@＠])([a-zA-Z0-9_]{1,20})"
+    r"(/[a-zA-Z][a-zA-Z0-9_-]{0,24})?",
+    regex.V0,
+)
+_X_END_MENTION = regex.compile(rf"[@＠]|[{_LATIN_ACCENTS}]|://")
+
+
+def x_hashtags(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, tag) of each hashtag X links, tags inside URLs excepted."""
+    found = []
+    for match in _X_HASHTAG.finditer(text):
+        if _X_END_HASHTAG.match(text, match.end()):
+            continue
+        start = match.start(2)
+        found.append((start, match.end(3), match.group(3)))
+    urls = [tuple(u["indices"]) for u in extract_urls_with_indices(text)]
+    return [t for t in found if not any(s < t[1] and t[0] < e for s, e in urls)]
+
+
+def x_mentions(text: str, lists: bool = False) -> list[tuple[int, int, str]]:
+    """(start, end, screen name) of each @mention X links (``lists``: @user/list too)."""
+    found = []
+    for match in _X_MENTION.finditer(text):
+        if _X_END_MENTION.match(text, match.end()):
+            continue
+        if match.group(4) and not lists:
+            continue
+        name = match.group(3) + (match.group(4) or "")
+        found.append((match.start(2), match.end(), name))
+    return found
+
+
 def x_entities(text: str) -> list[Entity]:
-    """What X links in ``text``: URLs (with or without a scheme), hashtags and mentions."""
+    """What X links in ``text``: URLs (with or without a scheme), hashtags and mentions; an
+    entity overlapping an earlier one is dropped, as twitter-text does."""
     found: list[Entity] = []
     for url in extract_urls_with_indices(text):
         start, end = url["indices"]
         uri = str(url["url"])
         found.append(Entity(start, end, "link", uri if "://" in uri else f"https://{uri}"))
-    for kind, pattern in (("tag", HASHTAG), ("mention", MENTION)):
-        for match in pattern.finditer(text):
-            start, end = match.span()
-            if not any(e.start < end and start < e.end for e in found):
-                found.append(Entity(start, end, kind, match.group(1)))  # type: ignore[arg-type]
-    return sorted(found, key=lambda e: e.start)
+    found += [Entity(s, e, "tag", t) for s, e, t in x_hashtags(text)]
+    found += [Entity(s, e, "mention", m) for s, e, m in x_mentions(text)]
+    kept: list[Entity] = []
+    for entity in sorted(found, key=lambda e: e.start):
+        if not kept or kept[-1].end <= entity.start:
+            kept.append(entity)
+    return kept
