@@ -17,6 +17,7 @@ PACKAGE = ROOT / "chatbot"
 FLOORS: dict[str, int] = {
     "errors": 0,
     "timeutil": 0,
+    "kinds": 0,
     "yamlmarks": 1,
     "counting": 1,
     "settings": 2,

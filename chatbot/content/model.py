@@ -27,7 +27,6 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # "partner": a partner's own wording of a post, sent after the original instead of a repost.
 PostKind = Literal["intro", "question", "outro", "campaign", "repost", "partner"]
-CHAT_KINDS: tuple[str, ...] = ("intro", "question", "outro")
 
 
 class _In(BaseModel):

@@ -14,7 +14,6 @@ from concurrent.futures import Executor
 from datetime import datetime, timedelta
 
 from chatbot.config import Config
-from chatbot.content.model import CHAT_KINDS
 from chatbot.db.models import PostState
 from chatbot.db.session import Database
 from chatbot.engine import claims, store
@@ -22,6 +21,7 @@ from chatbot.engine.claims import Claim, Sending
 from chatbot.engine.clock import Clock
 from chatbot.engine.reconcile import reconcile_due
 from chatbot.engine.sender import Sender
+from chatbot.kinds import CHAT_KINDS
 from chatbot.publishers.base import Publisher
 from chatbot.queue.cost import month_spend
 from chatbot.timeutil import format_duration

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from chatbot.content.model import CHAT_KINDS
 from chatbot.db.audit import audit
 from chatbot.db.models import Account, Chat, Post, PostState
 from chatbot.db.session import Database
+from chatbot.kinds import CHAT_KINDS
 
 SETTLED_ORIGINAL = (PostState.POSTED, PostState.FAILED, PostState.SKIPPED, PostState.CANCELLED)
 

@@ -18,10 +18,10 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chatbot.content.model import CHAT_KINDS
 from chatbot.db.audit import audit
 from chatbot.db.models import Chat, Post, PostState
 from chatbot.errors import UserError
+from chatbot.kinds import CHAT_KINDS
 from chatbot.timeutil import format_duration, zone
 
 # Not yet handed to the platform: these move when the host steers the chat.
