@@ -482,3 +482,16 @@ def test_the_console_flags_a_failed_post_with_its_settle_buttons(web: WebProject
     # A host may not resume accounts.
     hank = web.client("hank")
     assert submit(hank, "/accounts/nela/resume", {}, page="/chats/fr-chat").status_code == 403
+
+
+def test_the_countdown_reads_in_whole_units() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chatbot.web.console import countdown
+
+    now = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+    assert countdown(now - timedelta(seconds=1), now) == "due now"
+    assert countdown(now + timedelta(seconds=42), now) == "in 42s"
+    assert countdown(now + timedelta(minutes=3, seconds=5), now) == "in 3m 05s"
+    assert countdown(now + timedelta(hours=2, minutes=10, seconds=59), now) == "in 2h 10m"
+    assert countdown(now + timedelta(days=3, hours=1), now) == "in 3 days"
