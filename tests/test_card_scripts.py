@@ -316,3 +316,9 @@ def _load(project: Project) -> list:  # type: ignore[type-arg]
 def test_font_file_names_a_collection_face() -> None:
     assert FontFile(Path("x.ttc"), 2).name == "x.ttc#2"
     assert FontFile(Path("x.ttf")).name == "x.ttf"
+
+
+def test_missing_characters_are_counted_over_every_line(renderer: Renderer) -> None:
+    with pytest.raises(MissingGlyphs) as info:
+        renderer.render("question", {"text": "First 𓀀 line\nsecond 𓀁𓀂 line"}, "x")
+    assert "can draw 3 characters in all" in str(info.value)

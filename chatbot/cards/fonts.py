@@ -253,9 +253,8 @@ class FontChain:
         )
 
     def check(self, text: str) -> None:
-        """Raises MissingGlyphs naming what no font of the chain can draw."""
-        for line in text.split("\n"):
-            self._runs(line, "ltr")
+        """Raises MissingGlyphs naming what no font of the chain can draw, in all its lines."""
+        self._runs(" ".join(text.split("\n")), "ltr")
 
     def _scale(self, font: FontFile, size: int) -> float:
         drawn = strike(font)

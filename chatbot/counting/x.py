@@ -159,16 +159,32 @@ _X_MENTION = regex.compile(
 _X_END_MENTION = regex.compile(rf"[@＠]|[{_LATIN_ACCENTS}]|://")
 
 
-def x_hashtags(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, tag) of each hashtag X links, tags inside URLs excepted."""
+def x_hashtags(text: str, urls: list[dict[str, Any]] | None = None) -> list[tuple[int, int, str]]:
+    """(start, end, tag) of each hashtag X links, tags inside URLs excepted (``urls``: the
+    text's URLs, if the caller has them already)."""
     found = []
     for match in _X_HASHTAG.finditer(text):
         if _X_END_HASHTAG.match(text, match.end()):
             continue
         start = match.start(2)
         found.append((start, match.end(3), match.group(3)))
-    urls = [tuple(u["indices"]) for u in extract_urls_with_indices(text)]
-    return [t for t in found if not any(s < t[1] and t[0] < e for s, e in urls)]
+    if not found:
+        return found
+    spans = [tuple(u["indices"]) for u in (urls if urls is not None else _x_urls(text))]
+    return [t for t in found if not any(s < t[1] and t[0] < e for s, e in spans)]
+
+
+@lru_cache(maxsize=4096)
+def _x_urls_cached(text: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple(
+        (int(u["indices"][0]), int(u["indices"][1]), str(u["url"]))
+        for u in extract_urls_with_indices(text)
+    )
+
+
+def _x_urls(text: str) -> list[dict[str, Any]]:
+    """The URLs of ``text`` (cached: the extractor is quadratic on long dotted runs)."""
+    return [{"indices": [s, e], "url": u} for s, e, u in _x_urls_cached(text)]
 
 
 def x_mentions(text: str, lists: bool = False) -> list[tuple[int, int, str]]:
@@ -188,11 +204,12 @@ def x_entities(text: str) -> list[Entity]:
     """What X links in ``text``: URLs (with or without a scheme), hashtags and mentions; an
     entity overlapping an earlier one is dropped, as twitter-text does."""
     found: list[Entity] = []
-    for url in extract_urls_with_indices(text):
+    urls = _x_urls(text)
+    for url in urls:
         start, end = url["indices"]
         uri = str(url["url"])
         found.append(Entity(start, end, "link", uri if "://" in uri else f"https://{uri}"))
-    found += [Entity(s, e, "tag", t) for s, e, t in x_hashtags(text)]
+    found += [Entity(s, e, "tag", t) for s, e, t in x_hashtags(text, urls)]
     found += [Entity(s, e, "mention", m) for s, e, m in x_mentions(text)]
     kept: list[Entity] = []
     for entity in sorted(found, key=lambda e: e.start):
