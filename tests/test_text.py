@@ -8,6 +8,7 @@ import warnings
 import emoji
 import pytest
 
+from chatbot.counting import extract_urls_with_indices
 from chatbot.text import hashtags_in, mentions_in, urls_in, weighted_length
 
 with warnings.catch_warnings():
@@ -97,3 +98,30 @@ def test_ascii_grapheme_shortcut_agrees_with_the_full_rule() -> None:
     for _ in range(2000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         assert graphemes(text) == len(regex.findall(r"\X", text)), repr(text)
+
+
+def test_url_extraction_run_by_run_finds_exactly_what_the_port_finds() -> None:
+    """The extractor searches between spaces (the port's single pattern is quadratic on long
+    dotted runs); it must find exactly the port's URLs, at the same places, on URL-shaped
+    text: tricky preceding characters, full-width spaces, IDN, t.co, ports, directional marks."""
+    import random
+
+    from chatbot.counting.x import _url_extractor, extract_urls_with_indices
+
+    port = _url_extractor()
+    pieces = [
+        "http://", "https://", "www.", "a", "b.", ".com", ".co", ".jp", "/", "?", "=", "&",
+        " ", "\u3000", "\n", "(", ")", "t.co/", "x", ".", "-", "@", "#", "é", "日本", ".みんな",
+        "xn--p1ai", ":8080", "ab", "...", "\u200e", "\u202a", "\ufeff",
+    ]  # fmt: skip
+    rng = random.Random(2026)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 16))) for _ in range(6000)]
+    texts += ["Read https://ala.org/x. ét.co/y and example.com/a?b=c#d", " éx.jp (t.co/abc)"]
+    differing = [t for t in texts if extract_urls_with_indices(t) != port(t)]
+    assert differing == []
+    assert sum(bool(port(t)) for t in texts) > 1000, "the sample holds many URLs"
+
+
+def test_a_long_dotted_run_has_no_url() -> None:
+    assert extract_urls_with_indices("@" + "a." * 6000) == []
+    assert weighted_length("word" + "." * 3000, "x") == 3004

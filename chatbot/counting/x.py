@@ -29,8 +29,42 @@ def _url_extractor() -> Callable[[str], list[dict[str, Any]]]:
     return extractor
 
 
+@lru_cache(maxsize=1)
+def _prefilters() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """twitter-text's whitespace (no part of a URL is one of them) and its top-level domains
+    (every URL has one, followed by a character that ends it)."""
+    spaces = twitter_text_module("regexp.spaces_group").spaces_group
+    tlds = "|".join(
+        getattr(twitter_text_module(f"regexp.{name}"), name).pattern
+        for name in ("valid_gtld", "valid_cctld", "valid_punycode")
+    )
+    return re.compile(f"[^{spaces}]+"), re.compile(tlds, re.IGNORECASE)
+
+
 def extract_urls_with_indices(text: str) -> list[dict[str, Any]]:
-    return _url_extractor()(text)
+    """twitter-text's URLs of ``text``, found run by run between spaces.
+
+    The port's one regex restarts at every character and scans to the end of a dotted run
+    ("a.a.a…" takes 5.8 s at 2,000 characters): since no URL holds a space, each run is
+    searched alone with the space before it (the same result), and a run with no top-level
+    domain in it cannot hold a URL at all.
+    """
+    if "." not in text:
+        return []
+    extract = _url_extractor()
+    runs, tld = _prefilters()
+    found: list[dict[str, Any]] = []
+    for run in runs.finditer(text):
+        if "." not in run.group(0) or tld.search(run.group(0)) is None:
+            continue
+        # With the space before it: the pattern's "preceding character" must be that space,
+        # or it would take the run's own first character for it.
+        offset = max(run.start() - 1, 0)
+        piece = text[offset : run.end()]
+        for url in extract(piece):
+            start, end = url["indices"]
+            found.append({"url": url["url"], "indices": [start + offset, end + offset]})
+    return found
 
 
 @dataclass(frozen=True)
