@@ -125,3 +125,23 @@ def test_url_extraction_run_by_run_finds_exactly_what_the_port_finds() -> None:
 def test_a_long_dotted_run_has_no_url() -> None:
     assert extract_urls_with_indices("@" + "a." * 6000) == []
     assert weighted_length("word" + "." * 3000, "x") == 3004
+
+
+def test_mastodon_urls_run_by_run_are_the_whole_texts_urls() -> None:
+    """Mastodon's URLs are searched between the spaces no URL part may hold (a query may
+    hold a full-width space) and only in runs with ``://`` and a top-level domain: the same
+    URLs as the pattern over the whole text, without its quadratic scan of dotted runs."""
+    import random
+
+    from chatbot.counting.mastodon import _matches, _urls
+
+    pieces = [
+        "http://", "https://", "gemini://", "www.", "a", "b.", ".com", ".co", ".jp", "/", "?",
+        "=", "&", " ", "\u3000", "\n", "(", ")", "t.co/", "x", ".", "-", "@", "é", "日本",
+        ".みんな", "xn--p1ai", ":8080", "...", "\u180e", "「", "」", "'", "<", "\u00a0", "\x85",
+    ]  # fmt: skip
+    rng = random.Random(17)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 16))) for _ in range(6000)]
+    assert [t for t in texts if _urls(t) != _matches(t)] == []
+    assert sum(bool(_matches(t)) for t in texts) > 100, "the sample holds URLs"
+    assert weighted_length("note: " + "a." * 3000, "mastodon") == 6006
