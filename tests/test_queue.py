@@ -175,6 +175,28 @@ def test_removed_then_restored_post_is_re_added_as_draft(db_project: Project) ->
     assert posts(db)["ban-push/p1"].state == PostState.DRAFT
 
 
+def test_a_post_a_person_cancelled_stays_cancelled_on_apply(db_project: Project) -> None:
+    """``settle --cancel`` is a person's decision: the next apply keeps it (it said "re-added"
+    before), says so, and writes nothing; ``settle --retry`` is the way back."""
+    from chatbot.queue.settle import settle
+
+    setup(db_project)
+    db, _ = apply(db_project)
+    with db.write() as session:
+        post = session.scalars(select(Post).where(Post.key == "ban-push/p1")).one()
+        post.state, post.state_reason = PostState.FAILED, "X said: duplicate content"
+    with db.write() as session:
+        post = session.scalars(select(Post).where(Post.key == "ban-push/p1")).one()
+        settle(session, post, "cancel", "olga", datetime(2026, 12, 1, tzinfo=UTC))
+    db, plan = apply(db_project)
+    assert plan.is_empty and not plan.of("add")
+    [keep] = plan.of("keep")
+    assert keep.key == "ban-push/p1"
+    assert keep.note.startswith("cancelled by olga: it stays cancelled")
+    assert "chatbot settle ban-push/p1 --retry" in keep.note
+    assert posts(db)["ban-push/p1"].state == PostState.CANCELLED
+
+
 def test_reject_then_approve_and_second_person_rule(db_project: Project) -> None:
     setup(db_project)
     db, _ = apply(db_project, by="maty")

@@ -20,7 +20,7 @@ from chatbot.content.model import PostSpec
 from chatbot.db.audit import audit
 from chatbot.db.models import Approval, Campaign, Chat, Post, PostState
 from chatbot.queue.accounts import sync_accounts
-from chatbot.queue.plan import Change, Plan, compute_plan
+from chatbot.queue.plan import REMOVED_FROM_CONTENT, Change, Plan, compute_plan
 from chatbot.timeutil import parse_local_datetime, zone
 
 
@@ -167,7 +167,7 @@ def apply_plan(
                 {
                     "id": change.existing.id,
                     "state": PostState.CANCELLED,
-                    "state_reason": "removed from content",
+                    "state_reason": REMOVED_FROM_CONTENT,
                     "updated_at": now,
                 }
             )

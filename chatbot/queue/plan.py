@@ -38,6 +38,12 @@ class Existing:
     offset_seconds: float | None
     reply_to_previous: bool
     remote_id: str | None
+    state_reason: str | None = None
+
+
+# What apply writes on a post it cancels because the content no longer has it: only such a
+# post comes back when the content has it again. One a person cancelled stays cancelled.
+REMOVED_FROM_CONTENT = "removed from content"
 
 
 def read_queue(session: Session) -> dict[str, Existing]:
@@ -56,6 +62,7 @@ def read_queue(session: Session) -> dict[str, Existing]:
             Post.offset_seconds,
             Post.reply_to_previous,
             Post.remote_id,
+            Post.state_reason,
         ).outerjoin(parent, Post.depends_on_id == parent.id)
     )
     return {row[1]: Existing(*row) for row in rows}
@@ -117,6 +124,24 @@ def compute_plan(session: Session, content: ContentSet, config: Config, now: dat
     for spec in content.posts:
         cost = _spec_cost(spec, config)
         post = existing.get(spec.key)
+        if (
+            post is not None
+            and post.state == PostState.CANCELLED
+            and post.remote_id is None
+            and post.state_reason != REMOVED_FROM_CONTENT
+        ):
+            plan.changes.append(
+                Change(
+                    "keep",
+                    spec.key,
+                    spec.account,
+                    spec,
+                    post,
+                    note=f"{post.state_reason or 'cancelled'}: it stays cancelled "
+                    f"(`chatbot settle {spec.key} --retry --by NAME` sends it)",
+                )
+            )
+            continue
         if post is None or (post.state == PostState.CANCELLED and post.remote_id is None):
             note = "re-added" if post is not None else ""
             plan.changes.append(
