@@ -117,6 +117,10 @@ def _spec_cost(spec: PostSpec, config: Config) -> float:
     )
 
 
+def _keep(spec: PostSpec, post: Existing, fields: tuple[str, ...], note: str) -> Change:
+    return Change("keep", spec.key, spec.account, spec, post, fields, note=note)
+
+
 def compute_plan(session: Session, content: ContentSet, config: Config, now: datetime) -> Plan:
     existing = read_queue(session)
     plan = Plan(queue=existing)
@@ -130,17 +134,11 @@ def compute_plan(session: Session, content: ContentSet, config: Config, now: dat
             and post.remote_id is None
             and post.state_reason != REMOVED_FROM_CONTENT
         ):
-            plan.changes.append(
-                Change(
-                    "keep",
-                    spec.key,
-                    spec.account,
-                    spec,
-                    post,
-                    note=f"{post.state_reason or 'cancelled'}: it stays cancelled "
-                    f"(`chatbot settle {spec.key} --retry --by NAME` sends it)",
-                )
+            note = (
+                f"{post.state_reason or 'cancelled'}: it stays cancelled "
+                f"(`chatbot settle {spec.key} --retry --by NAME` sends it)"
             )
+            plan.changes.append(_keep(spec, post, (), note))
             continue
         if post is None or (post.state == PostState.CANCELLED and post.remote_id is None):
             note = "re-added" if post is not None else ""
@@ -154,17 +152,8 @@ def compute_plan(session: Session, content: ContentSet, config: Config, now: dat
         diffs = _differences(spec, post)
         if post.state in SENT_STATES:
             if diffs:
-                plan.changes.append(
-                    Change(
-                        "keep",
-                        spec.key,
-                        spec.account,
-                        spec,
-                        post,
-                        tuple(diffs),
-                        note=f"already {post.state}: edits to it are not applied",
-                    )
-                )
+                note = f"already {post.state}: edits to it are not applied"
+                plan.changes.append(_keep(spec, post, tuple(diffs), note))
             else:
                 plan.unchanged += 1
             continue
