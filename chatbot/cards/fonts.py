@@ -55,31 +55,31 @@ class FontFile:
 
 
 @lru_cache(maxsize=64)
-def cmap(font: FontFile) -> frozenset[int]:
+def _read(font: FontFile) -> tuple[frozenset[int], int | None]:
+    """The font's character map, and the pixel size of its strike if it is a bitmap colour
+    font: one opening of the file for both (a CJK collection is 20 MB)."""
     from fontTools.ttLib import TTFont
 
     tt = TTFont(str(font.path), lazy=True, fontNumber=font.index)
     try:
-        return frozenset(tt.getBestCmap() or {})
-    finally:
-        tt.close()
-
-
-@lru_cache(maxsize=64)
-def strike(font: FontFile) -> int | None:
-    """The pixel size of a bitmap colour font's strike (it draws at no other), else None."""
-    from fontTools.ttLib import TTFont
-
-    tt = TTFont(str(font.path), lazy=True, fontNumber=font.index)
-    try:
+        table = frozenset(tt.getBestCmap() or {})
         if "CBLC" in tt:
             sizes = [s.bitmapSizeTable.ppemY for s in tt["CBLC"].strikes]
-            return max(sizes) if sizes else None
+            return table, max(sizes) if sizes else None
         if "sbix" in tt:
-            return max(tt["sbix"].strikes) or None
-        return None
+            return table, max(tt["sbix"].strikes) or None
+        return table, None
     finally:
         tt.close()
+
+
+def cmap(font: FontFile) -> frozenset[int]:
+    return _read(font)[0]
+
+
+def strike(font: FontFile) -> int | None:
+    """The pixel size of a bitmap colour font's strike (it draws at no other), else None."""
+    return _read(font)[1]
 
 
 @lru_cache(maxsize=512)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import regex
 
-from chatbot.counting.base import Entity, EntityKind, graphemes, known_tlds, utf16_length
+from chatbot.counting.base import Entity, EntityKind, known_tlds, utf16_length
 
 # JavaScript's \s (WhiteSpace and LineTerminator), and its ASCII \w for \b.
 _JS_SPACE = "\t\n\u000b\u000c\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
@@ -109,8 +109,4 @@ def find_facets(text: str) -> list[Facet]:
     ]
 
 
-def bluesky_length(text: str) -> int:
-    return graphemes(text)
-
-
-__all__ = ["Facet", "bluesky_entities", "bluesky_length", "find_facets"]
+__all__ = ["Facet", "bluesky_entities", "find_facets"]

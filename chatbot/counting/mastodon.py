@@ -25,7 +25,14 @@ from typing import Any
 
 import regex
 
-from chatbot.counting.base import Entity, graphemes, twitter_text_module
+from chatbot.counting.base import (
+    LATIN_ACCENTS,
+    Entity,
+    graphemes,
+    twitter_text_module,
+    url_runs,
+    without_overlaps,
+)
 
 URL_PLACEHOLDER_LENGTH = 23
 MAX_URL_LENGTH = 4096  # twitter-text's Extractor::MAX_URL_LENGTH
@@ -56,11 +63,7 @@ _MENTION = regex.compile(
     r"(?<![=/\w])@(([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@[\w.-]+\w)?)",
     regex.IGNORECASE | regex.V0,
 )
-_LATIN_ACCENTS = (
-    "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
-    "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
-)
-_END_MENTION = regex.compile(rf"(?:[@＠]|[{_LATIN_ACCENTS}]|://)")
+_END_MENTION = regex.compile(rf"(?:[@＠]|[{LATIN_ACCENTS}]|://)")
 
 # Tag::HASHTAG_RE, for the preview (hashtags cost nothing in the count).
 _SEPARATORS = "_\u00b7\u30fb\u200c"
@@ -132,36 +135,19 @@ def _matches(text: str, offset: int = 0) -> list[Entity]:
     return found
 
 
-@lru_cache(maxsize=1)
-def _runs() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    tlds = "|".join(
-        getattr(twitter_text_module(f"regexp.{name}"), name).pattern
-        for name in ("valid_gtld", "valid_cctld", "valid_punycode")
-    )
-    # Only the spaces no part of a URL may hold: a query may hold any non-ASCII character
-    # (Mastodon's UCHARS), the full-width and no-break spaces included.
-    return re.compile(r"[^\x09-\x0d\x20\x85]+"), re.compile(tlds, re.IGNORECASE)
+# The spaces no part of a URL may hold: a query may hold any non-ASCII character (Mastodon's
+# UCHARS), the full-width and no-break spaces included.
+_RUNS = re.compile(r"[^\x09-\x0d\x20\x85]+")
 
 
 def _urls(text: str) -> list[Entity]:
     """URLs with a scheme, as ``extract_urls_with_indices(text, extract_url_without_protocol:
-    false)`` finds them.
-
-    Searched run by run between spaces, with the space before each run (no part of a URL is
-    a space, so the result is the same), and only in runs with ``://`` and a top-level domain:
-    the one pattern over the whole text restarts at every character of a dotted run and
-    takes seconds on a long one ("a.a.a…")."""
+    false)`` finds them: searched run by run (``url_runs``), in runs with ``://``."""
     if ":" not in text:
         return []
-    runs, tld = _runs()
-    found: list[Entity] = []
-    for run in runs.finditer(text):
-        piece = run.group(0)
-        if "://" not in piece or tld.search(piece) is None:
-            continue
-        offset = max(run.start() - 1, 0)
-        found.extend(_matches(text[offset : run.end()], offset))
-    return found
+    return [
+        url for offset, piece in url_runs(text, _RUNS, "://") for url in _matches(piece, offset)
+    ]
 
 
 def _mentions(text: str) -> list[Entity]:
@@ -179,20 +165,9 @@ def _mentions(text: str) -> list[Entity]:
     return found
 
 
-def _without_overlaps(entities: list[Entity]) -> list[Entity]:
-    """twitter-text's ``remove_overlapping_entities``: by start, each one that overlaps the last
-    one kept is dropped."""
-    kept: list[Entity] = []
-    for entity in sorted(entities, key=lambda e: e.start):
-        if kept and kept[-1].end > entity.start:
-            continue
-        kept.append(entity)
-    return kept
-
-
 @lru_cache(maxsize=32_768)
 def _counted(text: str) -> tuple[Entity, ...]:
-    return tuple(_without_overlaps(_urls(text) + _mentions(text)))
+    return tuple(without_overlaps(_urls(text) + _mentions(text)))
 
 
 def countable_text(text: str, url_length: int = URL_PLACEHOLDER_LENGTH) -> str:

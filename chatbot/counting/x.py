@@ -18,7 +18,13 @@ from typing import Any
 import emoji as emoji_data
 import regex
 
-from chatbot.counting.base import Entity, twitter_text_module
+from chatbot.counting.base import (
+    LATIN_ACCENTS,
+    Entity,
+    twitter_text_module,
+    url_runs,
+    without_overlaps,
+)
 
 
 @lru_cache(maxsize=1)
@@ -30,41 +36,34 @@ def _url_extractor() -> Callable[[str], list[dict[str, Any]]]:
 
 
 @lru_cache(maxsize=1)
-def _prefilters() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """twitter-text's whitespace (no part of a URL is one of them) and its top-level domains
-    (every URL has one, followed by a character that ends it)."""
-    spaces = twitter_text_module("regexp.spaces_group").spaces_group
-    tlds = "|".join(
-        getattr(twitter_text_module(f"regexp.{name}"), name).pattern
-        for name in ("valid_gtld", "valid_cctld", "valid_punycode")
-    )
-    return re.compile(f"[^{spaces}]+"), re.compile(tlds, re.IGNORECASE)
+def _runs() -> re.Pattern[str]:
+    """Runs between twitter-text's spaces: no part of a URL is one of them."""
+    return re.compile(f"[^{twitter_text_module('regexp.spaces_group').spaces_group}]+")
 
 
 def extract_urls_with_indices(text: str) -> list[dict[str, Any]]:
-    """twitter-text's URLs of ``text``, found run by run between spaces.
-
-    The port's one regex restarts at every character and scans to the end of a dotted run
-    ("a.a.a…" takes 5.8 s at 2,000 characters): since no URL holds a space, each run is
-    searched alone with the space before it (the same result), and a run with no top-level
-    domain in it cannot hold a URL at all.
-    """
+    """twitter-text's URLs of ``text``, found run by run (``url_runs``): the port's one
+    pattern over the whole text takes 5.8 s on 2,000 characters of "a.a.a…"."""
     if "." not in text:
         return []
     extract = _url_extractor()
-    runs, tld = _prefilters()
     found: list[dict[str, Any]] = []
-    for run in runs.finditer(text):
-        if "." not in run.group(0) or tld.search(run.group(0)) is None:
-            continue
-        # With the space before it: the pattern's "preceding character" must be that space,
-        # or it would take the run's own first character for it.
-        offset = max(run.start() - 1, 0)
-        piece = text[offset : run.end()]
+    for offset, piece in url_runs(text, _runs(), "."):
         for url in extract(piece):
             start, end = url["indices"]
             found.append({"url": url["url"], "indices": [start + offset, end + offset]})
     return found
+
+
+@lru_cache(maxsize=32_768)
+def _url_spans(text: str) -> tuple[tuple[int, int, str], ...]:
+    """``(start, end, url)`` of each URL of ``text``, cached: a review asks for the links of
+    one text from several rules (cost, tracking, near-duplicates, previews), and a blast has
+    tens of thousands of texts."""
+    return tuple(
+        (int(u["indices"][0]), int(u["indices"][1]), str(u["url"]))
+        for u in extract_urls_with_indices(text)
+    )
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,7 @@ def x_weighted_length(text: str, config: XTextConfig = X_V3) -> int:
     """twitter-text v3 ``weightedLength`` of ``text``."""
     normalized = _LINE_ENDINGS.sub("\n", unicodedata.normalize("NFC", text))
     spans: dict[int, tuple[int, int]] = {}
-    for url in extract_urls_with_indices(normalized):
-        start, end = url["indices"]
+    for start, end, _ in _url_spans(normalized):  # shared with urls_in: one extraction
         spans[start] = (end, config.transformed_url_length * config.scale)
     if normalized.isascii() and config.ranges[0].start == 0 and config.ranges[0].end >= 127:
         # No emoji is ASCII and every ASCII character weighs the first range's weight: the
@@ -145,15 +143,7 @@ def x_invalid_characters(text: str) -> list[str]:
 
 def urls_in(text: str) -> list[str]:
     """The URLs X would link in ``text`` (with or without a scheme)."""
-    return list(_urls_in(text))
-
-
-@lru_cache(maxsize=32_768)
-def _urls_in(text: str) -> tuple[str, ...]:
-    # Cached: a review asks for the links of one text from several rules (cost, tracking,
-    # near-duplicates, previews), and a blast has tens of thousands of texts.
-    normalized = unicodedata.normalize("NFC", text)
-    return tuple(str(url["url"]) for url in extract_urls_with_indices(normalized))
+    return [url for _, _, url in _url_spans(unicodedata.normalize("NFC", text))]
 
 
 HASHTAG = regex.compile(r"(?<![\w#＃&])[#＃](\w*\p{L}\w*)", regex.UNICODE)
@@ -181,44 +171,25 @@ _X_HASHTAG = regex.compile(
     regex.IGNORECASE | regex.DOTALL | regex.V0,  # twitter-text's codePoint matches a newline
 )
 _X_END_HASHTAG = regex.compile(r"[#＃]|://")
-_LATIN_ACCENTS = (
-    "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
-    "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
-)
 _X_MENTION = regex.compile(
     r"(^|[^a-zA-Z0-9_!#$%&*@＠]|(?:^|[^a-zA-Z0-9_+~.-])[rR][tT]:?)([@＠])([a-zA-Z0-9_]{1,20})"
     r"(/[a-zA-Z][a-zA-Z0-9_-]{0,24})?",
     regex.V0,
 )
-_X_END_MENTION = regex.compile(rf"[@＠]|[{_LATIN_ACCENTS}]|://")
+_X_END_MENTION = regex.compile(rf"[@＠]|[{LATIN_ACCENTS}]|://")
 
 
-def x_hashtags(text: str, urls: list[dict[str, Any]] | None = None) -> list[tuple[int, int, str]]:
-    """(start, end, tag) of each hashtag X links, tags inside URLs excepted (``urls``: the
-    text's URLs, if the caller has them already)."""
+def x_hashtags(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, tag) of each hashtag X links, tags inside URLs excepted."""
     found = []
     for match in _X_HASHTAG.finditer(text):
         if _X_END_HASHTAG.match(text, match.end()):
             continue
-        start = match.start(2)
-        found.append((start, match.end(3), match.group(3)))
+        found.append((match.start(2), match.end(3), match.group(3)))
     if not found:
         return found
-    spans = [tuple(u["indices"]) for u in (urls if urls is not None else _x_urls(text))]
-    return [t for t in found if not any(s < t[1] and t[0] < e for s, e in spans)]
-
-
-@lru_cache(maxsize=4096)
-def _x_urls_cached(text: str) -> tuple[tuple[int, int, str], ...]:
-    return tuple(
-        (int(u["indices"][0]), int(u["indices"][1]), str(u["url"]))
-        for u in extract_urls_with_indices(text)
-    )
-
-
-def _x_urls(text: str) -> list[dict[str, Any]]:
-    """The URLs of ``text`` (cached: the extractor is quadratic on long dotted runs)."""
-    return [{"indices": [s, e], "url": u} for s, e, u in _x_urls_cached(text)]
+    urls = _url_spans(text)
+    return [t for t in found if not any(s < t[1] and t[0] < e for s, e, _ in urls)]
 
 
 def x_mentions(text: str, lists: bool = False) -> list[tuple[int, int, str]]:
@@ -237,16 +208,10 @@ def x_mentions(text: str, lists: bool = False) -> list[tuple[int, int, str]]:
 def x_entities(text: str) -> list[Entity]:
     """What X links in ``text``: URLs (with or without a scheme), hashtags and mentions; an
     entity overlapping an earlier one is dropped, as twitter-text does."""
-    found: list[Entity] = []
-    urls = _x_urls(text)
-    for url in urls:
-        start, end = url["indices"]
-        uri = str(url["url"])
-        found.append(Entity(start, end, "link", uri if "://" in uri else f"https://{uri}"))
-    found += [Entity(s, e, "tag", t) for s, e, t in x_hashtags(text, urls)]
+    found = [
+        Entity(start, end, "link", url if "://" in url else f"https://{url}")
+        for start, end, url in _url_spans(text)
+    ]
+    found += [Entity(s, e, "tag", t) for s, e, t in x_hashtags(text)]
     found += [Entity(s, e, "mention", m) for s, e, m in x_mentions(text)]
-    kept: list[Entity] = []
-    for entity in sorted(found, key=lambda e: e.start):
-        if not kept or kept[-1].end <= entity.start:
-            kept.append(entity)
-    return kept
+    return without_overlaps(found)

@@ -138,7 +138,7 @@ def callback(platform: str) -> Any:
 # -- organizers -------------------------------------------------------------------------------
 
 
-def connection_state(key: str, settings: Any, credential: Any) -> tuple[str, bool]:
+def connection_state(settings: Any, credential: Any) -> tuple[str, bool]:
     """How the account would post now, in words, and whether it can: connected by its partner,
     credentials in the environment (named, never shown), or nothing yet."""
     import os
@@ -172,7 +172,7 @@ def partners() -> Any:
             "platform": platform_named(settings.platform),
             "row": accounts.get(key),
             "credential": connected.get(key),
-            "connection": connection_state(key, settings, connected.get(key)),
+            "connection": connection_state(settings, connected.get(key)),
         }
         for key, settings in sorted(config().settings.accounts.items())
     ]

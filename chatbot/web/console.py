@@ -76,7 +76,7 @@ def _steps(status: live.ChatStatus, reposts: dict[int, list[Post]]) -> list[dict
     return steps
 
 
-def _panel(status: live.ChatStatus, session: Any | None = None) -> dict[str, Any]:
+def _panel(status: live.ChatStatus, session: Any) -> dict[str, Any]:
     nxt = status.next
     drafts = [p for p in status.remaining if p.state == PostState.DRAFT]
     whole_chat = len(drafts) > 1 and len(drafts) == len(status.remaining)
@@ -85,13 +85,9 @@ def _panel(status: live.ChatStatus, session: Any | None = None) -> dict[str, Any
         if dep.depends_on_id is not None:
             reposts[dep.depends_on_id].append(dep)
     accounts = {p.account_key for p in (*status.posts, *status.dependents)}
-    paused = []
-    if session is not None and accounts:
-        paused = list(
-            session.scalars(
-                select(Account).where(Account.key.in_(accounts), Account.paused.is_(True))
-            )
-        )
+    paused = list(
+        session.scalars(select(Account).where(Account.key.in_(accounts), Account.paused.is_(True)))
+    )
     current = now()
     return {
         "chat": status.chat,
@@ -103,7 +99,7 @@ def _panel(status: live.ChatStatus, session: Any | None = None) -> dict[str, Any
         # Waiting on a person: not approved (skipped once its time has passed) or held.
         # A chat nobody has approved yet is one flag, not one per question.
         "unapproved_chat": whole_chat,
-        "drafts": len([p for p in status.posts if p.state == PostState.DRAFT]),
+        "drafts": len(drafts),
         "flagged": []
         if whole_chat
         else [row(p) for p in status.remaining if p.state == PostState.DRAFT or p.held],
@@ -114,7 +110,6 @@ def _panel(status: live.ChatStatus, session: Any | None = None) -> dict[str, Any
             for p in (*status.posts, *status.dependents)
             if p.state in (PostState.FAILED, PostState.UNKNOWN)
         ],
-        "sent": [row(p) for p in status.sent],
         "steps": _steps(status, reposts),
         "tz": status.chat.timezone,
     }

@@ -119,7 +119,6 @@ def row(post: Post) -> dict[str, Any]:
     handle = account.handle if account is not None else ""
     return {
         "handle": handle,
-        "display_name": post.account_key,
         "platform_label": platform.label,
         "post": post,
         "label": live.label(post),

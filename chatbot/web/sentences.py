@@ -4,6 +4,7 @@ not ``key=value`` pairs. An action this table does not know still reads as one s
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from chatbot.timeutil import format_duration
@@ -28,8 +29,6 @@ def _note(detail: dict[str, Any]) -> str:
 def _seconds(detail: dict[str, Any]) -> str:
     seconds = detail.get("seconds")
     if isinstance(seconds, int | float):
-        from datetime import timedelta
-
         return f" by {format_duration(timedelta(seconds=seconds))}"
     return ""
 
