@@ -88,6 +88,8 @@ def test_pause_across_a_questions_time_holds_it_and_resume_shifts_the_rest(
     engine.clock.set(T0 + 24 * MIN)
     out = chat(engine, "resume", "fr-chat").output
     assert "moved 9m later" in out
+    # One zone per message, the chat's (UTC here), named, not a bare "Z".
+    assert out.rstrip().endswith("next: Q2 at 20:29:00 UTC")
     assert engine.post("fr-chat/q2").scheduled_at == T0 + 29 * MIN
     assert engine.post("fr-chat/q3").scheduled_at == T0 + 39 * MIN
     assert engine.post("fr-chat/q2").planned_at == T0 + 20 * MIN

@@ -495,3 +495,27 @@ def test_the_countdown_reads_in_whole_units() -> None:
     assert countdown(now + timedelta(minutes=3, seconds=5), now) == "in 3m 05s"
     assert countdown(now + timedelta(hours=2, minutes=10, seconds=59), now) == "in 2h 10m"
     assert countdown(now + timedelta(days=3, hours=1), now) == "in 3 days"
+
+
+def test_the_favicon_is_public(web: WebProject) -> None:
+    client = web.app.test_client()  # signed out
+    for path in ("/favicon.svg", "/favicon.ico"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+        assert response.data.startswith(b"<svg")
+    page = web.client("olga").get("/audit").text
+    assert '<link rel="icon" href="/favicon.' in page and 'type="image/svg+xml"' in page
+
+
+def test_the_accounts_page_shows_each_accounts_real_connection(
+    web: WebProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LFP_API_KEY", raising=False)
+    page = web.client("olga").get("/partners").text
+    assert "credentials missing from the environment: LFP_API_KEY" in page
+    assert "not connected yet: waiting for the partner to accept its invite" in page  # masslib_bsky
+    for name in ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET"):
+        monkeypatch.setenv(f"LFP_{name}", "set")
+    page = web.client("olga").get("/partners").text
+    assert "credentials missing from the environment: LFP_API_KEY" not in page
+    assert "credentials from the environment" in page
