@@ -52,6 +52,9 @@ class XPlatform(_Strict):
     price_post_with_link: float = Field(0.20, description="USD charged per post containing a URL.")
     price_repost: float = Field(0.015, description="USD charged per repost.")
     price_media: float = Field(0.005, description="USD charged per media metadata (alt text) call.")
+    price_read: float = Field(
+        0.005, description="USD charged per third-party post read (a chat's answers, if enabled)."
+    )
     request_timeout: float = Field(15.0, description="Seconds before any X API request gives up.")
     oauth_authorize_url: str = Field(
         "https://x.com/i/oauth2/authorize",
@@ -280,6 +283,35 @@ class Worker(_Strict):
     )
 
 
+class Answers(_Strict):
+    poll_interval: Duration = duration(
+        "1s",
+        description="How often the worker reads Bluesky and Mastodon (when not streaming) for a "
+        "chat's answers.",
+    )
+    x_poll_interval: Duration = duration(
+        "3s",
+        description="How often X is read for a chat's answers, when the chat enables it "
+        "(recent search allows 450 requests per 15 minutes).",
+    )
+    streaming: bool = Field(
+        True, description="Follow Mastodon's hashtag stream where the instance offers one."
+    )
+    after: Duration = duration(
+        "1h", description="How long after a chat's outro its answers are still followed."
+    )
+    keep: Duration = duration(
+        "24h",
+        description="Participants' posts are deleted this long after the follow window closes; "
+        "only the counts per question remain.",
+    )
+    x_max_reads: int = Field(
+        300,
+        ge=1,
+        description="Default cap on X posts read for one chat (each costs platforms.x.price_read).",
+    )
+
+
 class Review(_Strict):
     require_second_person: bool = Field(
         False, description="Refuse an approval by the same person who last edited the content."
@@ -332,6 +364,9 @@ class Settings(_Strict):
         default_factory=Connect, description="Partners connecting their own accounts."
     )
     review: Review = Field(default_factory=Review, description="Human review rules.")
+    answers: Answers = Field(
+        default_factory=Answers, description="Following a chat's answers (chatbot chat follow)."
+    )
     notify: Notify = Field(
         default_factory=Notify, description="Who is told when a person must act."
     )

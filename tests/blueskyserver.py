@@ -4,7 +4,8 @@ XRPC endpoints with their real request and response shapes: ``com.atproto.server
 and ``refreshSession`` (JWT-shaped tokens with ``exp``, which the atproto SDK reads to decide
 when to refresh), ``com.atproto.repo.createRecord`` (client-chosen ``rkey`` refused when it
 exists), ``com.atproto.repo.uploadBlob`` (size limit), ``app.bsky.feed.getAuthorFeed``,
-``app.bsky.feed.getPosts`` and ``com.atproto.identity.resolveHandle``. Records are stored as
+``app.bsky.feed.getPosts``, ``com.atproto.identity.resolveHandle``, and for a chat's answers
+``app.bsky.feed.searchPosts`` (``q``/``tag``, ``since``) and ``app.bsky.feed.getPostThread``. Records are stored as
 sent, so tests can read back facets and byte offsets exactly as a PDS would keep them.
 """
 
@@ -14,6 +15,7 @@ import base64
 import hashlib
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +42,10 @@ class Record:
     indexed_at: datetime
 
 
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
@@ -55,6 +61,7 @@ class BlueskyServer(FakeServer):
         self.tokens: dict[str, str] = {}  # token -> did
         self.refresh_tokens: dict[str, str] = {}
         self._n = itertools.count(1)
+        self.reads = 0  # posts returned by search and thread reads
 
     def add_account(self, handle: str) -> BskyAccount:
         with self.lock:
@@ -68,6 +75,29 @@ class BlueskyServer(FakeServer):
 
     def env_for(self, prefix: str, account: BskyAccount) -> dict[str, str]:
         return {f"{prefix}_APP_PASSWORD": account.app_password}
+
+    def post_as(self, handle: str, text: str, reply_to: str | None = None) -> Record:
+        """A participant's post (a record in its own repo), optionally replying to ``reply_to``."""
+        with self.lock:
+            account = next((a for a in self.accounts.values() if a.handle == handle), None)
+        if account is None:
+            account = self.add_account(handle)
+        value: dict[str, Any] = {
+            "$type": "app.bsky.feed.post",
+            "text": text,
+            "createdAt": self.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        with self.lock:
+            if reply_to is not None:
+                parent = self.records[reply_to]
+                ref = {"uri": parent.uri, "cid": parent.cid}
+                root = parent.value.get("reply", {}).get("root", ref)
+                value["reply"] = {"parent": ref, "root": root}
+            uri = f"at://{account.did}/app.bsky.feed.post/3p{next(self._n):011d}"
+            cid = "bafyrei" + hashlib.sha256(uri.encode()).hexdigest()[:52]
+            record = Record(uri, cid, account.did, "app.bsky.feed.post", value, self.now())
+            self.records[uri] = record
+        return record
 
     def posts_by(self, handle: str, collection: str = "app.bsky.feed.post") -> list[Record]:
         with self.lock:
@@ -188,11 +218,53 @@ class BlueskyServer(FakeServer):
             with self.lock:
                 found_posts = [self._post_view(self.records[u]) for u in uris if u in self.records]
             return h.send_json(200, {"posts": found_posts})
+        if nsid == "app.bsky.feed.searchPosts":
+            return self._search(h, params)
+        if nsid == "app.bsky.feed.getPostThread":
+            uri = params.get("uri", [""])[0]
+            with self.lock:
+                if uri not in self.records:
+                    return self._error(h, 400, "NotFound", f"Post not found: {uri}")
+                replies = [
+                    {"$type": "app.bsky.feed.defs#threadViewPost", "post": self._post_view(r)}
+                    for r in self.records.values()
+                    if r.collection == "app.bsky.feed.post"
+                    and r.value.get("reply", {}).get("parent", {}).get("uri") == uri
+                ]
+                self.reads += len(replies)
+                thread = {
+                    "$type": "app.bsky.feed.defs#threadViewPost",
+                    "post": self._post_view(self.records[uri]),
+                    "replies": replies,
+                }
+            return h.send_json(200, {"thread": thread})
         if nsid == "app.bsky.feed.getAuthorFeed":
             actor = params.get("actor", [""])[0]
             limit = int(params.get("limit", ["50"])[0])
             return h.send_json(200, {"feed": self._feed(actor)[:limit]})
         return self._error(h, 501, "MethodNotImplemented", f"{nsid} is not served here")
+
+    def _search(self, h: Handler, params: dict[str, list[str]]) -> None:
+        q = params.get("q", [""])[0].lower()
+        tags = {t.lower() for t in params.get("tag", [])}
+        since = params.get("since", [""])[0]
+        limit = int(params.get("limit", ["25"])[0])
+        with self.lock:
+            found = []
+            for record in self.records.values():
+                if record.collection != "app.bsky.feed.post":
+                    continue
+                text = str(record.value.get("text", "")).lower()
+                created = str(record.value.get("createdAt", ""))
+                if since and _instant(created) < _instant(since):
+                    continue
+                words = set(re.findall(r"#\w+", text))
+                if (q and q in words) or {f"#{t}" for t in tags} & words:
+                    found.append(record)
+            found.sort(key=lambda r: str(r.value.get("createdAt", "")), reverse=True)
+            posts = [self._post_view(r) for r in found[:limit]]
+            self.reads += len(posts)
+        return h.send_json(200, {"posts": posts, "hitsTotal": len(found)})
 
     def _error_fault(self, h: Handler, fault: Any) -> bool:
         if fault.kind == "429":

@@ -4,7 +4,8 @@ It speaks the REST shapes Mastodon.py uses: ``/api/v2/instance`` (with the insta
 limit and link weight), ``verify_credentials``, ``/api/v2/media`` (multipart, ``description``),
 ``/api/v1/statuses`` honouring ``Idempotency-Key`` as Mastodon does (the same key from the same
 account returns the first status), reblogs, an account's statuses, status HTML in ``content``,
-Bearer tokens, and ``X-RateLimit-*`` headers with an ISO 8601 reset.
+Bearer tokens, and ``X-RateLimit-*`` headers with an ISO 8601 reset. For a chat's answers: the
+hashtag timeline, a status's context, favourites and the hashtag stream (server-sent events).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import html
 import itertools
 import json
+import queue
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +44,10 @@ class Status:
     reblog_of: str | None = None
 
 
+def _has_tag(text: str, tag: str) -> bool:
+    return re.search(rf"#{re.escape(tag)}(?!\w)", text, re.IGNORECASE) is not None
+
+
 def _iso(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -70,6 +76,11 @@ class MastodonServer(FakeServer):
         self.codes: dict[str, tuple[str, MastodonAccount, str]] = {}
         self.consenting: MastodonAccount | None = None
         self.revoked: list[str] = []
+        # Open hashtag streams: (tag, queue of events); ``drop_streams`` ends them all.
+        self.streams: list[tuple[str, queue.Queue[str | None]]] = []
+        self.streaming_enabled = True
+        self.favourites: set[tuple[str, str]] = set()
+        self.reads = 0  # statuses returned by the read endpoints
 
     def add_account(self, username: str) -> MastodonAccount:
         with self.lock:
@@ -79,6 +90,37 @@ class MastodonServer(FakeServer):
 
     def env_for(self, prefix: str, account: MastodonAccount) -> dict[str, str]:
         return {f"{prefix}_ACCESS_TOKEN": account.token}
+
+    def post_as(self, username: str, text: str, reply_to: str | None = None) -> Status:
+        """A participant's post, as if made on this instance (or federated to it)."""
+        with self.lock:
+            account = next((a for a in self.accounts.values() if a.username == username), None)
+        if account is None:
+            account = self.add_account(username)
+        with self.lock:
+            status = Status(
+                str(next(self._ids)), account.id, text, self.now(), "public", [], reply_to
+            )
+            self.statuses[status.id] = status
+        self._published(status)
+        return status
+
+    def _published(self, status: Status) -> None:
+        event = None
+        with self.lock:
+            for tag, events in self.streams:
+                if _has_tag(status.text, tag):
+                    event = event or json.dumps(self._status_json(status))
+                    events.put(f"event: update\ndata: {event}\n\n")
+
+    def stop(self) -> None:
+        self.drop_streams()
+        super().stop()
+
+    def drop_streams(self) -> None:
+        with self.lock:
+            for _, events in self.streams:
+                events.put(None)
 
     def statuses_by(self, username: str) -> list[Status]:
         with self.lock:
@@ -160,6 +202,8 @@ class MastodonServer(FakeServer):
                     },
                 },
             )
+        if method == "GET" and path == "/api/v1/streaming/hashtag":
+            return self._stream(h, parse_qs(query).get("tag", [""])[0])
         if account is None:
             return h.send_json(401, {"error": "The access token is invalid"})
         fault = self.take_fault(method, path)
@@ -171,6 +215,18 @@ class MastodonServer(FakeServer):
             return self._media(h, body)
         if method == "POST" and path == "/api/v1/statuses":
             return self._create(h, account, body, fault)
+        if method == "GET" and path.startswith("/api/v1/timelines/tag/"):
+            return self._tagged(h, account, path.rsplit("/", 1)[-1], parse_qs(query))
+        if method == "GET" and path.endswith("/context"):
+            return self._context(h, account, path.split("/")[4])
+        if method == "POST" and path.endswith("/favourite"):
+            target = path.split("/")[4]
+            with self.lock:
+                if target not in self.statuses:
+                    return h.send_json(404, {"error": "Record not found"})
+                self.favourites.add((account.id, target))
+                body_json = self._status_json(self.statuses[target])
+            return h.send_json(200, body_json, self._headers(account))
         if method == "POST" and path.endswith("/reblog"):
             return self._reblog(h, account, path.split("/")[4], body, fault)
         if method == "GET" and path.startswith("/api/v1/accounts/") and path.endswith("/statuses"):
@@ -295,6 +351,68 @@ class MastodonServer(FakeServer):
             self.media[media_id] = attachment
         h.send_json(200, attachment)
 
+    # -- reading a chat's answers -------------------------------------------------------------
+
+    def _tagged(
+        self, h: Handler, account: MastodonAccount, tag: str, query: dict[str, list[str]]
+    ) -> None:
+        since = int(query.get("since_id", ["0"])[0] or 0)
+        limit = min(40, int(query.get("limit", ["20"])[0]))
+        with self.lock:
+            found = [
+                s
+                for s in self.statuses.values()
+                if int(s.id) > since and not s.reblog_of and _has_tag(s.text, tag)
+            ]
+            found.sort(key=lambda s: int(s.id), reverse=True)
+            body = [self._status_json(s) for s in found[:limit]]
+            self.reads += len(body)
+        return h.send_json(200, body, self._headers(account))
+
+    def _context(self, h: Handler, account: MastodonAccount, status_id: str) -> None:
+        with self.lock:
+            if status_id not in self.statuses:
+                return h.send_json(404, {"error": "Record not found"})
+            below, frontier = [], {status_id}
+            while frontier:
+                children = [s for s in self.statuses.values() if s.in_reply_to_id in frontier]
+                below += children
+                frontier = {s.id for s in children}
+            body = {"ancestors": [], "descendants": [self._status_json(s) for s in below]}
+            self.reads += len(below)
+        return h.send_json(200, body, self._headers(account))
+
+    def _stream(self, h: Handler, tag: str) -> None:
+        """Server-sent events, as Mastodon's streaming server sends them, until dropped."""
+        if not self.streaming_enabled:
+            return h.send_json(404, {"error": "Streaming is disabled"})
+        events: queue.Queue[str | None] = queue.Queue()
+        with self.lock:
+            self.streams.append((tag, events))
+        self.log.append((h.command, h.path, 200))
+        try:
+            h.send_response(200)
+            h.send_header("content-type", "text/event-stream")
+            h.send_header("connection", "close")
+            h.end_headers()
+            h.wfile.write(b":)\n")
+            h.wfile.flush()
+            while True:
+                try:
+                    event = events.get(timeout=0.5)
+                except queue.Empty:
+                    event = ":thump\n"
+                if event is None:
+                    break
+                h.wfile.write(event.encode())
+                h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
+        finally:
+            with self.lock:
+                self.streams = [s for s in self.streams if s[1] is not events]
+            h.close_connection = True
+
     def _create(self, h: Handler, account: MastodonAccount, body: bytes, fault: Any) -> None:
         form = self._form(h, body)
         text = str(form.get("status", ""))
@@ -326,6 +444,7 @@ class MastodonServer(FakeServer):
             if key:
                 self.idempotency[(account.id, key)] = status.id
             self.used[account.id] = self.used.get(account.id, 0) + 1
+        self._published(status)
         h.lose_answer(
             fault or _NoFault,
             lambda: h.send_json(200, self._status_json(status), self._headers(account)),

@@ -30,11 +30,12 @@ FLOORS: dict[str, int] = {
     "cards": 7,
     "vision": 8,
     "queue": 9,
-    "engine": 10,
-    "connect": 11,
-    "web": 12,
-    "cli": 13,
-    "__main__": 14,
+    "answers": 10,
+    "engine": 11,
+    "connect": 12,
+    "web": 13,
+    "cli": 14,
+    "__main__": 15,
 }
 MAX_LINES = 500
 

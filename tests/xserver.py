@@ -12,6 +12,7 @@ import base64
 import hashlib
 import itertools
 import json
+import re
 import threading
 import time
 import warnings
@@ -49,6 +50,7 @@ class Tweet:
     media_ids: list[str] = field(default_factory=list)
     reply_to: str | None = None
     retweet_of: str | None = None
+    conversation_id: str = ""
 
 
 class XServer(FakeServer):
@@ -78,6 +80,7 @@ class XServer(FakeServer):
         self.access_ttl = 7200
         self.authorize_requests: list[dict[str, str]] = []
         self._ids = itertools.count(1_860_000_000_000_000_001)
+        self.reads = 0  # posts returned by recent search: what pay-per-use bills
 
     def add_user(self, username: str) -> User:
         with self.lock:
@@ -92,6 +95,22 @@ class XServer(FakeServer):
             f"{prefix}_ACCESS_TOKEN": user.token,
             f"{prefix}_ACCESS_SECRET": user.secret,
         }
+
+    def post_as(self, username: str, text: str, reply_to: str | None = None) -> Tweet:
+        """A participant's post, made straight in the server's store."""
+        with self.lock:
+            user = next((u for u in self.users.values() if u.username == username), None)
+        if user is None:
+            user = self.add_user(username)
+        with self.lock:
+            tweet = Tweet(self.new_id(), user.id, text, self.now(), reply_to=reply_to)
+            tweet.conversation_id = self._conversation(tweet)
+            self.tweets[tweet.id] = tweet
+        return tweet
+
+    def _conversation(self, tweet: Tweet) -> str:
+        parent = self.tweets.get(tweet.reply_to or "")
+        return (parent.conversation_id or parent.id) if parent else tweet.id
 
     def posts_by(self, username: str) -> list[Tweet]:
         with self.lock:
@@ -333,6 +352,8 @@ class XServer(FakeServer):
         if path == "/2/users/me":
             me = {"data": {"id": user.id, "name": user.username, "username": user.username}}
             return self._send(h, 200, me, user)
+        if path == "/2/tweets/search/recent":
+            return self._search(h, user, query)
         if path.startswith("/2/users/") and path.endswith("/tweets"):
             user_id = path.split("/")[3]
             start = query.get("start_time")
@@ -361,6 +382,53 @@ class XServer(FakeServer):
                 body["data"] = data
             return self._send(h, 200, body, user)
         return self._problem(h, 404, "Not Found", f"no route {path}")
+
+    def _search(self, h: Handler, user: User, query: dict[str, str]) -> None:
+        """Recent search for the query shapes the follower sends: ``(#tag OR
+        conversation_id:ID ...) -is:retweet -from:name``, paged forward with ``since_id``."""
+        text = query.get("query", "")
+        terms = re.findall(r"#\w+|conversation_id:\d+", text)
+        excluded = set(re.findall(r"-from:(\w+)", text))
+        since = int(query.get("since_id") or 0)
+        limit = int(query.get("max_results", 10))
+        tags = [t.lower() for t in terms if t.startswith("#")]
+        conversations = {t.split(":", 1)[1] for t in terms if t.startswith("conversation_id:")}
+        with self.lock:
+            found = []
+            for tweet in self.tweets.values():
+                author = self._user_by_id(tweet.author_id)
+                if int(tweet.id) <= since or tweet.retweet_of or author.username in excluded:
+                    continue
+                words = {w.lower() for w in re.findall(r"#\w+", tweet.text)}
+                if words & set(tags) or tweet.conversation_id in conversations:
+                    found.append(tweet)
+            found.sort(key=lambda t: int(t.id), reverse=True)
+            found = found[:limit]
+            self.reads += len(found)
+            data = []
+            for tweet in found:
+                item: dict[str, Any] = {
+                    "id": tweet.id,
+                    "text": tweet.text,
+                    "author_id": tweet.author_id,
+                    "created_at": _iso(tweet.created_at),
+                    "edit_history_tweet_ids": [tweet.id],
+                }
+                if tweet.reply_to:
+                    item["referenced_tweets"] = [{"type": "replied_to", "id": tweet.reply_to}]
+                data.append(item)
+            authors = {t.author_id for t in found}
+            users = [
+                {"id": u.id, "name": u.username, "username": u.username}
+                for u in self.users.values()
+                if u.id in authors
+            ]
+        body: dict[str, Any] = {"meta": {"result_count": len(data)}}
+        if data:
+            body["data"] = data
+            body["includes"] = {"users": users}
+            body["meta"]["newest_id"] = data[0]["id"]
+        return self._send(h, 200, body, user)
 
     def _delete(self, h: Handler, user: User, path: str) -> None:
         tweet_id = path.rsplit("/", 1)[-1]
@@ -413,6 +481,7 @@ class XServer(FakeServer):
                 media_ids,
                 payload.get("reply", {}).get("in_reply_to_tweet_id"),
             )
+            tweet.conversation_id = self._conversation(tweet)
             self.tweets[tweet.id] = tweet
         reply = {"data": {"id": tweet.id, "text": text, "edit_history_tweet_ids": [tweet.id]}}
         return self._answer(h, fault, lambda: self._send(h, 201, reply, user))

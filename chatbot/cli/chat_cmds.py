@@ -252,3 +252,21 @@ def rehearse_cmd(app: App, chat_id: str, speed: float) -> None:
     )
     posts = rehearsal.run()
     app.console.print(f"rehearsed {len(posts)} posts of {chat_id}", markup=False)
+
+
+@chat_group.command("follow")
+@click.argument("chat_id")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="json: one object a line (platform, question, author, url, text, at).",
+)
+@pass_app
+def follow_cmd(app: App, chat_id: str, fmt: str) -> None:
+    """Print the chat's answers as they arrive, on every platform it is hosted on, until its
+    follow window closes or Ctrl-C (a running `chatbot run` reads them)."""
+    from chatbot.cli.follow import follow
+
+    follow(app, chat_id, fmt)

@@ -188,6 +188,30 @@ def _print_weeks(app: App, content: ContentSet) -> None:
     app.console.print(table)
 
 
+def _print_reads(app: App, content: ContentSet) -> None:
+    """What following each chat's answers on X would cost: reading X is billed per post."""
+    from chatbot.platforms import platform_named
+
+    settings = app.config.settings
+    price = settings.platforms.x.price_read
+    for chat in content.chats.values():
+        if not any(platform_named(app.config.platform_of(h)).reads_cost for h in chat.hosts):
+            continue
+        if not chat.follow.x:
+            app.console.print(
+                f"{chat.id}: its answers on X are not followed (follow: {{x: true}} follows them, "
+                f"${price:g} a post)",
+                markup=False,
+            )
+            continue
+        cap = chat.follow.x_max_reads or settings.answers.x_max_reads
+        app.console.print(
+            f"{chat.id}: following its answers on X costs at most ${cap * price:.2f} "
+            f"({cap} posts at ${price:g}; follow.x_max_reads caps it)",
+            markup=False,
+        )
+
+
 def _blocking(result: Review) -> list[str]:
     lines = [_error_line(e) for e in result.errors]
     lines += format_findings(f for f in result.findings if f.level == "error")
@@ -205,6 +229,7 @@ def plan_cmd(app: App) -> None:
         plan = compute_plan(session, content, app.config, app.now())
     _print_plan(app, plan, "plan")
     _print_weeks(app, content)
+    _print_reads(app, content)
     blocking = _blocking(result)
     if blocking:
         app.err.print("apply would refuse: fix these errors first (chatbot check):", markup=False)

@@ -79,6 +79,14 @@ class AmplifyIn(_In):
     own_words: dict[str, str] = Field(default_factory=dict)
 
 
+class FollowIn(_In):
+    """``follow:`` of a chat: which platforms' answers are read and for how long."""
+
+    x: bool = False  # reading X costs money per post read: off unless the chat says so
+    x_max_reads: int | None = Field(None, ge=1, le=100_000)
+    after: Duration | None = None
+
+
 class ChatIn(_In):
     id: Slug
     title: str = ""
@@ -93,6 +101,7 @@ class ChatIn(_In):
     outro: str | Media | None = None
     amplify: list[AmplifyIn] = Field(default_factory=list)
     thread: bool = False
+    follow: FollowIn = Field(default_factory=FollowIn)
     # The brand kit of the chat's cards (graphics/brands/NAME.yaml), e.g. a partner hosting it.
     brand: Slug | None = None
 

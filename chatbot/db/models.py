@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -94,6 +95,8 @@ class Chat(Base):
     # Incremented by every host control: workers poll it to react within a second, and a
     # control sent with the version its sender saw is refused if someone acted in between.
     control_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The chat's ``follow:`` options as applied (whether X is read, its cap, the window).
+    follow: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Campaign(Base):
@@ -149,6 +152,8 @@ class Post(Base):
     next_attempt_at: Mapped[datetime | None]
     reconcile_count: Mapped[int] = mapped_column(default=0, server_default="0")
     remote_id: Mapped[str | None] = mapped_column(String(512))
+    # A host's action on a participant's answer (reply, repost, like): the answer's remote id.
+    target_remote_id: Mapped[str | None] = mapped_column(String(512))
     remote_url: Mapped[str | None] = mapped_column(Text)
     posted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -269,3 +274,53 @@ class Credential(Base):
     # A worker is refreshing the token until then (it calls the token endpoint outside any
     # transaction); the others wait for ``version`` to change.
     refreshing_until: Mapped[datetime | None]
+
+
+class Answer(Base):
+    """A participant's post in a chat's follow window. Third-party personal data: held only
+    until ``answers.keep`` after the window closes, then deleted (the counts stay)."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        UniqueConstraint("chat_key", "platform", "remote_id", name="uq_answers_remote"),
+        Index("ix_answers_chat_seen", "chat_key", "seen_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_key: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(16))
+    remote_id: Mapped[str] = mapped_column(String(512))
+    question: Mapped[int | None] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+
+
+class AnswerCount(Base):
+    """Answers per question and platform: the recap that outlives the purge (no one's data)."""
+
+    __tablename__ = "answer_counts"
+
+    chat_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    question: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: not placed
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    answers: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class AnswerSource(Base):
+    """How far reading one platform for one chat has got, and what is wrong with it."""
+
+    __tablename__ = "answer_sources"
+
+    chat_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64))
+    since_id: Mapped[str | None] = mapped_column(String(512))
+    reads: Mapped[int] = mapped_column(default=0, server_default="0")  # posts returned
+    mode: Mapped[str] = mapped_column(String(16), default="polling", server_default="polling")
+    problem: Mapped[str | None] = mapped_column(Text)
+    retry_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]

@@ -49,7 +49,7 @@ class Sending:
     card_fields: dict[str, str] = field(default_factory=dict)
     alt: str | None = None
     image: str | None = None
-    original_remote_id: str | None = None  # a repost's original
+    original_remote_id: str | None = None  # a repost's original, or an action's answer
     reply_to: str | None = None  # a thread's previous post
     has_dependents: bool = False  # a repost or a partner's words wait on this one
 
@@ -135,7 +135,8 @@ def claim_many(db: Database, post_ids: list[int], now: datetime, lease: timedelt
                 dict(post.card_fields or {}),
                 post.alt,
                 post.image,
-                original_remote,
+                # A host's action on an answer names its target itself.
+                post.target_remote_id or original_remote,
                 previous_remote if post.reply_to_previous and post.chat_key else None,
                 post.depends_on_id is None and bool(has_followers),
             )

@@ -64,7 +64,9 @@ class JobQueue:
         self._scheduled_for: datetime | None = None
         self._scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(2)},
+            # One thread per check and one for the cycle: a slow check (reading a platform's
+            # answers) never delays a post.
+            executors={"default": ThreadPoolExecutor(len(checks) + 1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=UTC,
         )

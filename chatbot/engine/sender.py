@@ -64,7 +64,20 @@ class Sender:
         self._renderer: Any = None
 
     def outgoing(self, post: Sending) -> OutgoingPost:
-        if post.kind == "repost":
+        if post.kind in ("answer-like", "answer-reply") and post.original_remote_id is None:
+            raise BadRequest("the answer it acts on has no remote id")
+        if post.kind == "answer-like":
+            return OutgoingPost(
+                post.key, like_of=post.original_remote_id, scheduled_at=post.scheduled_at
+            )
+        if post.kind == "answer-reply":
+            return OutgoingPost(
+                post.key,
+                post.text,
+                reply_to=post.original_remote_id,
+                scheduled_at=post.scheduled_at,
+            )
+        if post.kind in ("repost", "answer-repost"):
             if post.original_remote_id is None:
                 raise BadRequest("its original has no remote id to repost")
             return OutgoingPost(
@@ -116,6 +129,8 @@ class Sender:
             try:
                 published = publisher.publish(outgoing)
             except ReplyNotAllowed as exc:
+                if post.kind == "answer-reply":
+                    raise  # a reply to someone, out of its thread, would make no sense
                 # X's 2026 reply rules: fall back to a standalone post, and say so.
                 log.warning(
                     "reply refused; posting standalone",

@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from types import FrameType
 
 from chatbot.config import Config
@@ -60,6 +61,10 @@ class Worker:
             self.executor,
             on_sent=self._sent,
         )
+        # Imported here: a command that never runs the worker does not load it.
+        from chatbot.answers.follower import Follower
+
+        self.follower = Follower(config, db, self.publishers, self.clock.now)
         self._fingerprint: tuple[object, ...] | None = None
         self._control_version: int | None = None
         self.jobqueue = JobQueue(
@@ -67,6 +72,8 @@ class Worker:
             {
                 "content": (worker.refresh, self._changed),
                 "controls": (worker.control_poll, self._controlled),
+                "answers": (config.settings.answers.poll_interval, self._follow_answers),
+                "answer-stream": (timedelta(milliseconds=100), self._drain_answers),
             },
             self.problems.failed,
             after_step=self._check_idle,
@@ -89,6 +96,15 @@ class Worker:
         changed = current != self._control_version
         self._control_version = current
         return changed
+
+    def _follow_answers(self) -> bool:
+        # Reading answers never makes a post due: it only writes the answers tables.
+        self.follower.cycle()
+        return False
+
+    def _drain_answers(self) -> bool:
+        self.follower.drain()
+        return False
 
     def _check_idle(self) -> None:
         if self.until_idle and not self.dispatcher.in_flight and store.is_idle(self.db):
@@ -153,6 +169,7 @@ class Worker:
         self.executor.shutdown(wait=False, cancel_futures=True)
         sends_done = self.dispatcher.wait_for_sends(max(0.0, deadline - time.monotonic()))
         released, unknown = self.dispatcher.settle_unfinished(self.clock.now())
+        self.follower.close()
         if sends_done:
             for publisher in self.publishers.values():
                 publisher.close()

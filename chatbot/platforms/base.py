@@ -70,6 +70,17 @@ class Platform:
     card_size: ClassVar[tuple[int, int]] = (1200, 1200)
     card_limit: ClassVar[int] = 5_000_000  # a card PNG over this is re-encoded smaller
     image_limit: ClassVar[int] = 5_000_000  # the largest image file it takes
+    # Following a chat's answers. ``reads_cost``: each post read is billed, so reading is off
+    # unless the chat enables it, and capped. ``reads_every``: the ``answers.*`` setting for
+    # how often it is read. ``since_is_time``: its search pages by creation time, not by id.
+    # ``replies_in_search``: one search also finds replies to the questions (no thread reads).
+    # ``streams``: it may offer a live stream of a hashtag. ``likes``: its API can like a post.
+    reads_cost: ClassVar[bool] = False
+    reads_every: ClassVar[str] = "poll_interval"
+    since_is_time: ClassVar[bool] = False
+    replies_in_search: ClassVar[bool] = False
+    streams: ClassVar[bool] = False
+    likes: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return f"<platform {self.name}>"

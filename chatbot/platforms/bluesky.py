@@ -14,6 +14,7 @@ from chatbot.settings import Account, Platforms, Settings
 class Bluesky(Platform):
     name = "bluesky"
     label = "Bluesky"
+    since_is_time = True  # searchPosts pages by time (``since``)
     rules = "bluesky"
     credential_names = ("APP_PASSWORD",)
     connect_by = "app_password"

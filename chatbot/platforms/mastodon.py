@@ -20,6 +20,7 @@ def _redirect(settings: Settings) -> str:
 class Mastodon(Platform):
     name = "mastodon"
     label = "Mastodon"
+    streams = True  # the hashtag stream (server-sent events), where the instance offers it
     rules = "mastodon"
     credential_names = ("ACCESS_TOKEN",)
     needs_instance_url = True

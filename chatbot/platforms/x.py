@@ -22,6 +22,12 @@ if TYPE_CHECKING:  # tweepy is imported only when X is used
 class X(Platform):
     name = "x"
     label = "X"
+    # X bills every post read; recent search finds replies by conversation_id; likes left
+    # its API's self-serve tiers on 2026-04-20.
+    reads_cost = True
+    reads_every = "x_poll_interval"
+    replies_in_search = True
+    likes = False
     rules = "x"
     credential_names = ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET")
     connect_by = "oauth"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ class OutgoingPost:
     media: tuple[Media, ...] = ()
     reply_to: str | None = None
     repost_of: str | None = None
+    like_of: str | None = None  # a host's like of a participant's answer
     # When the post was due: platforms that let the client choose a record key (Bluesky) derive
     # it from this, so that a retry of the same post lands on the same key.
     scheduled_at: datetime | None = None
@@ -42,6 +44,8 @@ class OutgoingPost:
             self.text,
             self.reply_to or "",
             self.repost_of or "",
+            # Only when set: every other post keeps the key it had before likes existed.
+            *([f"like:{self.like_of}"] if self.like_of else []),
             *(f"{m.path.name}|{m.alt}" for m in self.media),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
@@ -62,6 +66,30 @@ class RemotePost:
     created_at: datetime | None
     url: str
     repost_of: str | None = None
+
+
+@dataclass(frozen=True)
+class FoundPost:
+    """Somebody's post read while following a chat: shown, counted, purged, never profiled."""
+
+    remote_id: str
+    author: str  # the handle as the platform shows it
+    text: str
+    url: str
+    created_at: datetime | None
+    reply_to: str | None = None  # the remote id of the post it answers
+
+
+class Stream(abc.ABC):
+    """A live feed of tagged posts (Mastodon's streaming API); ``alive`` turns false when it
+    drops, and the follower falls back to polling."""
+
+    @property
+    @abc.abstractmethod
+    def alive(self) -> bool: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
 
 class PublishError(Exception):
@@ -114,6 +142,11 @@ class TransientError(PublishError):
     """A failure before anything was sent (e.g. connection refused): safe to try again later."""
 
 
+class NotOffered(BadRequest):
+    """The platform (or this account's access to it) has no such call: e.g. likes through X's
+    API since 2026-04-20, or reading a dry-run account."""
+
+
 @dataclass
 class Publisher(abc.ABC):
     """One account on one platform. Implementations are short and hold no scheduling logic."""
@@ -128,6 +161,24 @@ class Publisher(abc.ABC):
     @abc.abstractmethod
     def recent_posts(self, since: datetime) -> list[RemotePost]:
         """The account's own posts (and reposts) created since ``since``, newest first."""
+
+    # -- following a chat's answers (optional: a platform without them raises NotOffered) --
+
+    def find_tagged(
+        self, tag: str, since_id: str | None, replies_to: tuple[str, ...] = ()
+    ) -> list[FoundPost]:
+        """Posts carrying ``#tag`` (and, where one query can, replies to ``replies_to``) newer
+        than ``since_id``, any order; ``tag`` without its ``#``."""
+        raise NotOffered(f"{self.account}: this platform's answers cannot be read")
+
+    def find_replies(self, remote_id: str) -> list[FoundPost]:
+        """Replies to one of the account's posts (a question)."""
+        return []
+
+    def stream_tagged(self, tag: str, on_post: Callable[[FoundPost], None]) -> Stream | None:
+        """A live stream of ``#tag`` calling ``on_post`` from its own thread, or None where
+        the platform (or instance) has none: the follower polls ``find_tagged`` instead."""
+        return None
 
     def check_credentials(self) -> None:  # noqa: B027 - optional hook
         """Raise ``Unauthorized`` if the credentials do not work (called once at start)."""

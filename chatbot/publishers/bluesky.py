@@ -29,6 +29,7 @@ from chatbot.counting import find_facets, graphemes
 from chatbot.publishers.base import (
     BadRequest,
     DuplicateContent,
+    FoundPost,
     Media,
     OutcomeUnknown,
     OutgoingPost,
@@ -250,6 +251,11 @@ class BlueskyPublisher(Publisher):
         seed = post.idempotency_key(self.account)
         rkey = record_key(post.scheduled_at or self.now(), seed)
         now = self.now().astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if post.like_of is not None:  # the record key makes a retried like the same like
+            subject, _ = self._strong_ref(post.like_of)
+            like: Any = models.AppBskyFeedLike.Record(subject=subject, created_at=now)
+            self._call(lambda c, d: c.app.bsky.feed.like.create(d, like, rkey=rkey), True)
+            return Published(post.like_of, self._url(post.like_of))
         if post.repost_of is not None:
             subject, _ = self._strong_ref(post.repost_of)
             record: Any = models.AppBskyFeedRepost.Record(subject=subject, created_at=now)
@@ -297,6 +303,39 @@ class BlueskyPublisher(Publisher):
             text = str(getattr(item.post.record, "text", ""))
             posts.append(RemotePost(str(item.post.uri), text, at, self._url(item.post.uri)))
         return posts
+
+    # -- following a chat's answers ---------------------------------------------------------
+
+    def _found(self, view: Any) -> FoundPost:
+        record = view.record
+        reply = getattr(record, "reply", None)
+        handle = str(view.author.handle)
+        rkey = str(view.uri).rsplit("/", 1)[-1]
+        return FoundPost(
+            str(view.uri),
+            f"@{handle}",
+            str(getattr(record, "text", "")),
+            f"{self.public_url}/profile/{handle}/post/{rkey}",
+            _parse_time(str(getattr(record, "created_at", ""))),
+            str(reply.parent.uri) if reply is not None else None,
+        )
+
+    def find_tagged(
+        self, tag: str, since_id: str | None, replies_to: tuple[str, ...] = ()
+    ) -> list[FoundPost]:
+        """``app.bsky.feed.searchPosts`` through the account's PDS, newest first; ``since_id``
+        is the creation time of the newest post already seen (search has no id order)."""
+        params = models.AppBskyFeedSearchPosts.Params(
+            q=f"#{tag}", tag=[tag], sort="latest", limit=100, since=since_id
+        )
+        found = self._call(lambda c, _d: c.app.bsky.feed.search_posts(params), creates=False)
+        return [self._found(p) for p in found.posts if str(p.author.did) != self._did]
+
+    def find_replies(self, remote_id: str) -> list[FoundPost]:
+        thread = self._call(lambda c, _d: c.get_post_thread(remote_id, depth=1), creates=False)
+        replies = getattr(thread.thread, "replies", None) or []
+        views = [r.post for r in replies if getattr(r, "post", None) is not None]
+        return [self._found(v) for v in views if str(v.author.did) != self._did]
 
     def close(self) -> None:
         if self._client is not None:

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from chatbot.publishers.base import OutgoingPost, Published, Publisher, RemotePost
+from chatbot.publishers.base import (
+    FoundPost,
+    NotOffered,
+    OutgoingPost,
+    Published,
+    Publisher,
+    RemotePost,
+)
 
 _LOCK = threading.Lock()
 
@@ -39,6 +46,7 @@ class DryRunPublisher(Publisher):
             self._records.append(record)
             if self.out is not None:
                 what = f"repost of {post.repost_of}" if post.repost_of else post.text
+                what = f"like of {post.like_of}" if post.like_of else what
                 media = "".join(f" [image {m.path.name}: alt {m.alt!r}]" for m in post.media)
                 self.out.write(
                     f"[dry run] {created:%Y-%m-%d %H:%M:%S}Z {self.account}: {what}{media}\n"
@@ -64,6 +72,11 @@ class DryRunPublisher(Publisher):
                         + "\n"
                     )
         return Published(remote_id, url)
+
+    def find_tagged(
+        self, tag: str, since_id: str | None, replies_to: tuple[str, ...] = ()
+    ) -> list[FoundPost]:
+        raise NotOffered("a dry run reads no answers (publisher: live reads them)")
 
     def recent_posts(self, since: datetime) -> list[RemotePost]:
         with _LOCK:

@@ -27,13 +27,16 @@ import mastodon as mastodon_py
 from chatbot.counting import mastodon_length
 from chatbot.publishers.base import (
     BadRequest,
+    FoundPost,
     Media,
     OutcomeUnknown,
     OutgoingPost,
     Published,
     Publisher,
+    PublishError,
     RateLimited,
     RemotePost,
+    Stream,
     TransientError,
     Unauthorized,
 )
@@ -194,6 +197,9 @@ class MastodonPublisher(Publisher):
 
     def publish(self, post: OutgoingPost) -> Published:
         key = post.idempotency_key(self.account)
+        if post.like_of is not None:  # favouriting twice is harmless: no key needed
+            status = self._call(lambda: self.client.status_favourite(post.like_of), creates=False)
+            return Published(str(post.like_of), str(status.get("url") or status.get("uri", "")))
         if post.repost_of is not None:
             status = self._call(
                 lambda: self.client.status_reblog(post.repost_of, visibility=self.visibility),
@@ -252,9 +258,75 @@ class MastodonPublisher(Publisher):
             )
         return posts
 
+    # -- following a chat's answers ---------------------------------------------------------
+
+    def _found(self, status: Any) -> FoundPost:
+        created = status.get("created_at")
+        if isinstance(created, datetime):
+            created = (created if created.tzinfo else created.replace(tzinfo=UTC)).astimezone(UTC)
+        account = status.get("account") or {}
+        reply_to = status.get("in_reply_to_id")
+        return FoundPost(
+            str(status["id"]),
+            f"@{account.get('acct', '')}",
+            status_text(str(status.get("content") or "")),
+            str(status.get("url") or status.get("uri", "")),
+            created if isinstance(created, datetime) else None,
+            str(reply_to) if reply_to else None,
+        )
+
+    def _not_mine(self, status: Any) -> bool:
+        own = str((status.get("account") or {}).get("id", ""))
+        return not status.get("reblog") and own != self.account_id()
+
+    def find_tagged(
+        self, tag: str, since_id: str | None, replies_to: tuple[str, ...] = ()
+    ) -> list[FoundPost]:
+        """The instance's hashtag timeline: what it knows, from the instances it federates
+        with (not the whole fediverse)."""
+        statuses = self._call(
+            lambda: self.client.timeline_hashtag(tag, since_id=since_id, limit=40),
+            creates=False,
+        )
+        return [self._found(s) for s in statuses or [] if self._not_mine(s)]
+
+    def find_replies(self, remote_id: str) -> list[FoundPost]:
+        context = self._call(lambda: self.client.status_context(remote_id), creates=False)
+        return [self._found(s) for s in context.get("descendants") or [] if self._not_mine(s)]
+
+    def stream_tagged(self, tag: str, on_post: Callable[[FoundPost], None]) -> Stream | None:
+        publisher = self
+
+        class Listener(mastodon_py.StreamListener):
+            def on_update(self, status: Any) -> None:
+                if publisher._not_mine(status):
+                    on_post(publisher._found(status))
+
+        try:
+            self.account_id()
+            handle = self._call(
+                lambda: self.client.stream_hashtag(tag, Listener(), run_async=True),
+                creates=False,
+            )
+        except PublishError:
+            return None  # no stream here (or not for this token): poll instead
+        return _MastodonStream(handle)
+
     def close(self) -> None:
         if self._client is not None:
             self._client.session.close()
+
+
+class _MastodonStream(Stream):
+    def __init__(self, handle: Any):
+        self._handle = handle
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._handle.is_alive())
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 # -- OAuth: a partner connects its own account -------------------------------------------------

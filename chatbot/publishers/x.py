@@ -22,6 +22,8 @@ import tweepy
 from chatbot.publishers.base import (
     BadRequest,
     DuplicateContent,
+    FoundPost,
+    NotOffered,
     OutcomeUnknown,
     OutgoingPost,
     Published,
@@ -34,25 +36,9 @@ from chatbot.publishers.base import (
     Unauthorized,
     UsageCapped,
 )
+from chatbot.publishers.x_http import RoutedSession, refused_before_sending
 
-TWEEPY_HOST = "https://api.twitter.com"
 T = TypeVar("T")
-
-
-class RoutedSession(requests.Session):
-    """A session that sends tweepy's requests to another host, each with a timeout."""
-
-    def __init__(self, base_url: str, timeout: float):
-        super().__init__()
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        text = url.decode() if isinstance(url, bytes) else url
-        if text.startswith(TWEEPY_HOST):
-            text = self.base_url + text[len(TWEEPY_HOST) :]
-        kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, text, *args, **kwargs)
 
 
 def _detail(exc: tweepy.HTTPException) -> str:
@@ -172,7 +158,7 @@ class XPublisher(Publisher):
             raise BadRequest(f"X answered {exc.response.status_code}: {_detail(exc)}") from None
         except requests.ConnectionError as exc:
             # Refused before anything was sent is safe; a dropped connection may not be.
-            if creates and not _refused(exc):
+            if creates and not refused_before_sending(exc):
                 raise OutcomeUnknown(f"connection to X lost: {type(exc).__name__}") from None
             raise TransientError(f"cannot reach X: {type(exc).__name__}") from None
         except requests.Timeout:
@@ -247,6 +233,10 @@ class XPublisher(Publisher):
 
     def publish(self, post: OutgoingPost) -> Published:
         self._renew()
+        if post.like_of is not None:
+            raise NotOffered(
+                "X removed likes from its API's self-serve tiers on 2026-04-20; like it on x.com"
+            )
         if post.repost_of is not None:
             user = self.user_id()
             self._call(
@@ -302,14 +292,50 @@ class XPublisher(Publisher):
             )
         return posts
 
+    def find_tagged(
+        self, tag: str, since_id: str | None, replies_to: tuple[str, ...] = ()
+    ) -> list[FoundPost]:
+        """Recent search: ``#tag`` or a reply in a question's conversation, never the account's
+        own posts or reposts. Each post returned is billed (``platforms.x.price_read``)."""
+        self._renew()
+        terms = [f"#{tag}", *(f"conversation_id:{r}" for r in replies_to)]
+        query = f"({' OR '.join(terms)}) -is:retweet"
+        if self.handle:
+            query += f" -from:{self.handle.lstrip('@')}"
+        response = self._call(
+            lambda: self.client.search_recent_tweets(
+                query,
+                since_id=since_id,
+                max_results=100,
+                tweet_fields=["created_at", "author_id", "referenced_tweets"],
+                expansions=["author_id"],
+                user_fields=["username"],
+                user_auth=self._user_auth,
+            ),
+            creates=False,
+        )
+        users = {str(u.id): u.username for u in (response.includes or {}).get("users", [])}
+        found = []
+        for tweet in response.data or []:
+            reply_to = next(
+                (str(r.id) for r in tweet.referenced_tweets or [] if r.type == "replied_to"), None
+            )
+            author = users.get(str(tweet.author_id), str(tweet.author_id))
+            found.append(
+                FoundPost(
+                    str(tweet.id),
+                    f"@{author}",
+                    tweet.text,
+                    f"{self.public_url}/{author}/status/{tweet.id}",
+                    tweet.created_at,
+                    reply_to,
+                )
+            )
+        return found
+
     def close(self) -> None:
         if self._client is not None:
             self._client.session.close()
-
-
-def _refused(exc: requests.ConnectionError) -> bool:
-    text = repr(exc)
-    return "ConnectionRefused" in text or "NewConnectionError" in text
 
 
 # -- OAuth 2.0 authorization code with PKCE (partners connecting their own account) ----------

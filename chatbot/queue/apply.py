@@ -36,6 +36,11 @@ def _sync_groups(session: Session, content: ContentSet, config: Config) -> None:
             "hashtag": chat.hashtag,
             "host": chat.hosts[0],
             "starts_at": starts,
+            "follow": {
+                "x": chat.follow.x,
+                "x_max_reads": chat.follow.x_max_reads,
+                "after": chat.follow.after.total_seconds() if chat.follow.after else None,
+            },
         }
         if row is None:
             session.add(Chat(key=chat.id, removed=False, **values))

@@ -18,6 +18,7 @@ from chatbot.config import Config
 from chatbot.content.load import ContentSet
 from chatbot.content.model import PostSpec
 from chatbot.db.models import SENT_STATES, Post, PostState
+from chatbot.kinds import ACTION_KINDS
 from chatbot.queue.cost import estimate_cost
 from chatbot.text import urls_in
 
@@ -47,7 +48,8 @@ REMOVED_FROM_CONTENT = "removed from content"
 
 
 def read_queue(session: Session) -> dict[str, Existing]:
-    """Every post in the queue by key, in one query."""
+    """Every post in the queue by key, in one query (a host's actions on answers are not the
+    content's: apply never removes them)."""
     parent = aliased(Post)
     rows = session.execute(
         select(
@@ -63,7 +65,9 @@ def read_queue(session: Session) -> dict[str, Existing]:
             Post.reply_to_previous,
             Post.remote_id,
             Post.state_reason,
-        ).outerjoin(parent, Post.depends_on_id == parent.id)
+        )
+        .outerjoin(parent, Post.depends_on_id == parent.id)
+        .where(Post.kind.not_in(ACTION_KINDS))
     )
     return {row[1]: Existing(*row) for row in rows}
 

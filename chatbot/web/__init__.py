@@ -76,7 +76,7 @@ def create_app(
         "findings": Findings(config),
     }
 
-    from chatbot.web import console  # noqa: F401 - its routes join the pages blueprint
+    from chatbot.web import answers, console  # noqa: F401 - their routes join the blueprints
     from chatbot.web.actions import actions
     from chatbot.web.connect import connect
     from chatbot.web.pages import pages

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from chatbot.answers import actions as answer_actions
 from chatbot.errors import UserError
 from chatbot.queue import live
 from chatbot.queue.optout import opt_in, opt_out
@@ -160,6 +161,32 @@ def control(key: str) -> Any:
                 "_panel.html", panel=panel, tz=panel["tz"], viewer_tz=viewer_zone()
             )
         return jsonify(ok=ok, message=message, panel=html), (200 if ok else 409)
+    done(message, ok)
+    return back(url_for("pages.chat_page", key=key))
+
+
+@actions.route("/chats/<key>/answers/<int:answer_id>/<verb>", methods=["POST"])
+def answer_action(key: str, answer_id: int, verb: str) -> Response | tuple[Response, int]:
+    require("host")
+    if verb not in answer_actions.ACTIONS:
+        abort(404)
+    ok = True
+    try:
+        with database().write() as s:
+            result = answer_actions.act(
+                s,
+                config(),
+                answer_id,
+                verb,
+                user().name,
+                now(),
+                text=request.form.get("text", ""),
+            )
+        message = result.message
+    except UserError as exc:
+        message, ok = str(exc), False
+    if request.headers.get("Accept") == "application/json":
+        return jsonify(ok=ok, message=message), (200 if ok else 409)
     done(message, ok)
     return back(url_for("pages.chat_page", key=key))
 

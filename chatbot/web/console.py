@@ -10,11 +10,12 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from flask import abort, render_template
+from flask import abort, render_template, request
 from sqlalchemy import select
 
 from chatbot.db.models import Account, Post, PostState
 from chatbot.queue import live
+from chatbot.web.answers import answers_view
 from chatbot.web.pages import database, now, pages, require, row, viewer_zone
 
 # -- the console -----------------------------------------------------------------------------------
@@ -22,7 +23,14 @@ from chatbot.web.pages import database, now, pages, require, row, viewer_zone
 
 @pages.route("/chats/<key>")
 def chat_page(key: str) -> Any:
-    return _render("chat.html", key)
+    require("view_all")
+    question = request.args.get("q", "")
+    with database().read() as s:
+        panel = _panel(_status(s, key), s)
+        view = answers_view(s, key, int(question) if question.isdigit() else None)
+    return render_template(
+        "chat.html", panel=panel, tz=panel["tz"], viewer_tz=viewer_zone(), answers=view
+    )
 
 
 @pages.route("/chats/<key>/panel")

@@ -1,0 +1,74 @@
+"""The console's answers: the current question's answers as they arrive, counts per question
+and platform, what each platform's reading is missing, and the host's like, repost and reply.
+
+Its page route joins the ``pages`` blueprint (the actions' route is in ``actions``).
+The fragment is small and read in two queries, so the page can fetch it every second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, render_template, request
+
+from chatbot.answers import actions as answer_actions
+from chatbot.answers import store
+from chatbot.platforms import platform_named
+from chatbot.timeutil import format_duration
+from chatbot.web.pages import config, database, now, pages, require
+
+SHOWN = 50  # answers listed at once: the newest; the counts cover all of them
+
+
+def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]:
+    followed = store.chats(session, config().settings, [key])
+    if not followed:
+        abort(404)
+    chat = followed[0]
+    posted = sorted({q.number for q in chat.questions if q.remote_id})
+    current = posted[-1] if posted else None
+    shown = question if question is not None else current
+    counts = store.counts(session, key)
+    platforms = sorted(chat.hosts, key=lambda p: platform_named(p).label)
+    numbers = sorted({q.number for q in chat.questions} | {q for q, _ in counts if q})
+    rows = [
+        {
+            "number": n,
+            "label": f"Q{n}" if n else "Not placed",
+            "by_platform": [counts.get((n, p), 0) for p in platforms],
+            "total": sum(counts.get((n, p), 0) for p in platforms),
+        }
+        for n in [*numbers, 0]
+    ]
+    sources = {s.platform: s for s in store.sources(session, key)}
+    return {
+        "chat": chat,
+        "key": key,
+        "current": current,
+        "shown": shown,
+        "answers": store.listed(session, key, shown, limit=SHOWN),
+        "rows": rows,
+        "platforms": [(p, platform_named(p).label) for p in platforms],
+        "sources": [(platform_named(p).label, sources.get(p)) for p in platforms],
+        "can_like": {p: answer_actions.can_like(p) for p in platforms},
+        "open": chat.open_at(now()),
+        "keep": format_duration(config().settings.answers.keep),
+        "total": sum(counts.values()),
+    }
+
+
+def _question_arg() -> int | None:
+    value = request.args.get("q", "")
+    return int(value) if value.isdigit() else None
+
+
+@pages.route("/chats/<key>/answers")
+def chat_answers(key: str) -> Any:
+    """The answers fragment alone (the console page fetches it every second)."""
+    require("view_all")
+    with database().read() as s:
+        view = answers_view(s, key, _question_arg())
+    return render_template("_answers.html", answers=view)
+
+
+__all__ = ["answers_view"]
