@@ -254,3 +254,17 @@ def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _sqlite_template: P
     proj.db_url = "sqlite:///var/chatbot.db"
     proj.config_path = root / "config.yaml"
     return proj
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One Chromium for the session (a launch costs a second); each test opens its own
+    contexts, so cookies and storage never leak between tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as play:
+        chromium = play.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=["--no-sandbox"]
+        )
+        yield chromium
+        chromium.close()

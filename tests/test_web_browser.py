@@ -50,18 +50,6 @@ def site(example: Project) -> Iterator[tuple[WebProject, str]]:
     web.db.dispose()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One Chromium for the session (a launch costs a second); each test opens its own
-    contexts, so cookies and storage never leak between tests."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as play:
-        chromium = play.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
 def expect(locator: Any) -> Any:
     from playwright.sync_api import expect as playwright_expect
 

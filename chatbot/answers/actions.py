@@ -104,7 +104,8 @@ def act(
         key, text = base, ""
         existing = session.scalar(select(Post).where(Post.key == key))
         if existing is not None:
-            return ActionResult(key, False, f"already {action}d ({existing.state})")
+            done = {"like": "liked", "repost": "reposted"}[action]
+            return ActionResult(key, False, f"already {done} ({existing.state})")
     from chatbot.queue.cost import estimate_cost
 
     cost = estimate_cost(

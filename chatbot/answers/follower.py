@@ -72,6 +72,7 @@ class Follower:
         self._inbox: dict[Key, list[FoundPost]] = defaultdict(list)
         self._lock = threading.Lock()
         self._purged_at: datetime | None = None
+        self.arrived = threading.Event()  # set when a stream delivers (the worker drains it)
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -212,6 +213,7 @@ class Follower:
         def arrived(post: FoundPost) -> None:
             with self._lock:
                 self._inbox[key].append(post)
+            self.arrived.set()
 
         opened = publisher.stream_tagged(chat.tag, arrived)
         if opened is None:
@@ -227,6 +229,7 @@ class Follower:
         with self._lock:
             waiting = {k: v for k, v in self._inbox.items() if v}
             self._inbox.clear()
+            self.arrived.clear()
         if not waiting:
             return
         with self.db.read() as session:

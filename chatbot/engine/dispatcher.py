@@ -21,7 +21,7 @@ from chatbot.engine.claims import Claim, Sending
 from chatbot.engine.clock import Clock
 from chatbot.engine.reconcile import reconcile_due
 from chatbot.engine.sender import Sender
-from chatbot.kinds import CHAT_KINDS
+from chatbot.kinds import ACTION_KINDS, CHAT_KINDS
 from chatbot.publishers.base import Publisher
 from chatbot.queue.cost import month_spend
 from chatbot.timeutil import format_duration
@@ -219,7 +219,8 @@ class Dispatcher:
     def _kind_group(self, kind: str) -> str:
         if kind == "partner":  # a partner's own wording is late or not like a repost
             return "repost"
-        return "chat" if kind in CHAT_KINDS else kind
+        # A host's action on an answer is live chat too: late by minutes, it is stale.
+        return "chat" if kind in CHAT_KINDS or kind in ACTION_KINDS else kind
 
     def _window(self, kind: str) -> timedelta:
         return self.windows[self._kind_group(kind)]

@@ -310,6 +310,14 @@ class MastodonPublisher(Publisher):
             )
         except PublishError:
             return None  # no stream here (or not for this token): poll instead
+        # Mastodon.py connects in its own thread and, on failure, retries for ever: wait for the
+        # connection, and give up (poll instead) if there is none within the request timeout.
+        deadline = time.monotonic() + self.timeout
+        while handle.connection is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if handle.connection is None:
+            handle.close()
+            return None
         return _MastodonStream(handle)
 
     def close(self) -> None:
@@ -323,7 +331,9 @@ class _MastodonStream(Stream):
 
     @property
     def alive(self) -> bool:
-        return bool(self._handle.is_alive())
+        # Connected and reading: not ended, not in Mastodon.py's reconnect loop.
+        handle = self._handle
+        return bool(handle.is_alive() and handle.connection is not None and not handle.reconnecting)
 
     def close(self) -> None:
         self._handle.close()

@@ -30,7 +30,8 @@ def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]
     shown = question if question is not None else current
     counts = store.counts(session, key)
     platforms = sorted(chat.hosts, key=lambda p: platform_named(p).label)
-    numbers = sorted({q.number for q in chat.questions} | {q for q, _ in counts if q})
+    # The questions out so far (and any with answers): not the whole script's empty rows.
+    numbers = sorted(set(posted) | {q for q, _ in counts if q})
     rows = [
         {
             "number": n,
@@ -39,6 +40,7 @@ def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]
             "total": sum(counts.get((n, p), 0) for p in platforms),
         }
         for n in [*numbers, 0]
+        if n or counts_unplaced(counts)
     ]
     sources = {s.platform: s for s in store.sources(session, key)}
     return {
@@ -55,6 +57,10 @@ def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]
         "keep": format_duration(config().settings.answers.keep),
         "total": sum(counts.values()),
     }
+
+
+def counts_unplaced(counts: dict[tuple[int, str], int]) -> bool:
+    return any(n for (q, _), n in counts.items() if q == 0)
 
 
 def _question_arg() -> int | None:
