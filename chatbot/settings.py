@@ -285,9 +285,17 @@ class Worker(_Strict):
 
 class Answers(_Strict):
     poll_interval: Duration = duration(
-        "1s",
-        description="How often the worker reads Bluesky and Mastodon (when not streaming) for a "
-        "chat's answers.",
+        "1s", description="How often the worker reads Bluesky's search for a chat's answers."
+    )
+    mastodon_poll_interval: Duration = duration(
+        "2s",
+        description="How often Mastodon's hashtag timeline is read when the instance has no "
+        "stream (its default limit is 300 requests per 5 minutes per account, posts included).",
+    )
+    replies_every: Duration = duration(
+        "15s",
+        description="How often the last two questions' threads are read for replies without "
+        "the hashtag (Mastodon and Bluesky; X's search finds them itself).",
     )
     x_poll_interval: Duration = duration(
         "3s",

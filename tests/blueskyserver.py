@@ -262,9 +262,13 @@ class BlueskyServer(FakeServer):
                 if (q and q in words) or {f"#{t}" for t in tags} & words:
                     found.append(record)
             found.sort(key=lambda r: str(r.value.get("createdAt", "")), reverse=True)
-            posts = [self._post_view(r) for r in found[:limit]]
+            offset = int(params.get("cursor", ["0"])[0] or 0)
+            posts = [self._post_view(r) for r in found[offset : offset + limit]]
             self.reads += len(posts)
-        return h.send_json(200, {"posts": posts, "hitsTotal": len(found)})
+        body: dict[str, Any] = {"posts": posts, "hitsTotal": len(found)}
+        if len(found) > offset + limit:
+            body["cursor"] = str(offset + limit)
+        return h.send_json(200, body)
 
     def _error_fault(self, h: Handler, fault: Any) -> bool:
         if fault.kind == "429":

@@ -357,15 +357,19 @@ class MastodonServer(FakeServer):
         self, h: Handler, account: MastodonAccount, tag: str, query: dict[str, list[str]]
     ) -> None:
         since = int(query.get("since_id", ["0"])[0] or 0)
+        min_id = int(query.get("min_id", ["0"])[0] or 0)
         limit = min(40, int(query.get("limit", ["20"])[0]))
         with self.lock:
             found = [
                 s
                 for s in self.statuses.values()
-                if int(s.id) > since and not s.reblog_of and _has_tag(s.text, tag)
+                if int(s.id) > max(since, min_id) and not s.reblog_of and _has_tag(s.text, tag)
             ]
-            found.sort(key=lambda s: int(s.id), reverse=True)
-            body = [self._status_json(s) for s in found[:limit]]
+            # As Mastodon: since_id gives the newest page, min_id the page just after it;
+            # either way the page is listed newest first.
+            found.sort(key=lambda s: int(s.id), reverse=not min_id)
+            page = sorted(found[:limit], key=lambda s: int(s.id), reverse=True)
+            body = [self._status_json(s) for s in page]
             self.reads += len(body)
         return h.send_json(200, body, self._headers(account))
 

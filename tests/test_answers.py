@@ -371,7 +371,7 @@ def test_mastodons_stream_carries_answers_and_a_dropped_stream_falls_back_to_pol
         c.cycle()
         source = c.source("mastodon")
         assert source.mode == "polling"
-        assert "stream dropped; polling every 1s" in (source.problem or "")
+        assert "stream dropped; polling every 2s" in (source.problem or "")
         assert {a.author for a in c.answers()} == {"@cleo", "@dev"}
 
 
@@ -568,3 +568,39 @@ def test_follow_keys_are_checked_like_the_rest_of_a_chat(project: object) -> Non
     assert result.exit_code == 1
     assert "follow.x" in result.output and "follow.x_max_reads" in result.output
     assert "Traceback" not in result.output
+
+
+def test_thread_reads_for_untagged_replies_are_rarer_than_searches(chat: Chat) -> None:
+    """Mastodon allows an account 300 requests in 5 minutes, posts included: its search runs
+    every few seconds, its thread reads every ``answers.replies_every`` (15 s)."""
+    chat.run_to(T0 + timedelta(minutes=10, seconds=5))
+    m_q1 = chat.question("mastodon", 1)
+
+    def contexts() -> int:
+        return sum(1 for _, path, _ in chat.masto.log if path.endswith("/context"))
+
+    chat.cycle()
+    first = contexts()
+    assert first == 1  # Q1's thread (Q2 is not out)
+    chat.masto.post_as("dev", "@lfp no tag, a reply", reply_to=m_q1)
+    chat.cycle(timedelta(seconds=5))
+    chat.cycle(timedelta(seconds=5))
+    assert contexts() == first and not [a for a in chat.answers() if a.author == "@dev"]
+    chat.cycle(timedelta(seconds=5))  # 15 s after the last thread read
+    assert contexts() == first + 1
+    assert [(a.author, a.question) for a in chat.answers() if a.author == "@dev"] == [("@dev", 1)]
+
+
+def test_a_burst_of_more_than_a_page_between_two_reads_is_read_whole(chat: Chat) -> None:
+    """Mastodon's page is 40, X's and Bluesky's 100: a burst bigger than that between two
+    reads is paged through, oldest to newest on Mastodon (min_id), so none is skipped."""
+    chat.run_to(T0 + timedelta(minutes=10, seconds=5))
+    chat.cycle()
+    for i in range(130):
+        chat.masto.post_as(f"m{i}", f"A1 number {i} #LFPchat")
+        chat.x.post_as(f"x{i}", f"A1 number {i} #LFPchat")
+        chat.bsky.post_as(f"b{i}.bsky.social", f"A1 number {i} #LFPchat")
+    chat.cycle()
+    chat.cycle()
+    counts = chat.counts()
+    assert counts == {(1, "mastodon"): 130, (1, "x"): 130, (1, "bluesky"): 130}

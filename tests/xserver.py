@@ -403,7 +403,9 @@ class XServer(FakeServer):
                 if words & set(tags) or tweet.conversation_id in conversations:
                     found.append(tweet)
             found.sort(key=lambda t: int(t.id), reverse=True)
-            found = found[:limit]
+            offset = int(query.get("next_token") or 0)  # pages toward older posts
+            more = len(found) > offset + limit
+            found = found[offset : offset + limit]
             self.reads += len(found)
             data = []
             for tweet in found:
@@ -428,6 +430,8 @@ class XServer(FakeServer):
             body["data"] = data
             body["includes"] = {"users": users}
             body["meta"]["newest_id"] = data[0]["id"]
+            if more:
+                body["meta"]["next_token"] = str(offset + limit)
         return self._send(h, 200, body, user)
 
     def _delete(self, h: Handler, user: User, path: str) -> None:

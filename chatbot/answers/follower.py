@@ -69,6 +69,7 @@ class Follower:
         self.now = now  # the worker's clock
         self.streams: dict[Key, Stream] = {}
         self.stream_retry: dict[Key, datetime] = {}
+        self._replies_at: dict[Key, datetime] = {}  # thread reads are rarer than searches
         self._inbox: dict[Key, list[FoundPost]] = defaultdict(list)
         self._lock = threading.Lock()
         self._purged_at: datetime | None = None
@@ -132,6 +133,11 @@ class Follower:
             if source is None:
                 return
             since, reads = source.since_id, source.reads
+        if since is None and platform in chat.first:
+            # Nothing read yet: start after the chat's first post there, so an early burst is
+            # paged from its beginning (and nothing from before the chat is read or billed).
+            first_id, first_at = chat.first[platform]
+            since = first_at.isoformat() if kind.since_is_time else first_id
         if kind.reads_cost and reads >= chat.x_max_reads:
             price = self.config.settings.platforms.x.price_read
             self._note(
@@ -155,7 +161,9 @@ class Follower:
                 found += publisher.find_tagged(
                     chat.tag, since, conversations if kind.replies_in_search else ()
                 )
-            if not kind.replies_in_search:
+            replies_due = now - self._replies_at.get(key, now - self.settings.replies_every)
+            if not kind.replies_in_search and replies_due >= self.settings.replies_every:
+                self._replies_at[key] = now
                 for question in chat.posted_questions(platform)[-REPLY_QUESTIONS:]:
                     found += publisher.find_replies(question.remote_id or "")
         except RateLimited as exc:
@@ -176,7 +184,7 @@ class Follower:
         if streaming is False and key in self.stream_retry:
             problem = problem or (
                 f"the {platform} stream dropped; polling every "
-                f"{self.settings.poll_interval.total_seconds():g}s until it is back"
+                f"{self._every(kind).total_seconds():g}s until it is back"
             )
         with self.db.write() as session:
             row = session.get(AnswerSource, (chat.key, platform))

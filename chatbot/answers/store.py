@@ -35,6 +35,8 @@ class Followed:
     read_x: bool = False
     x_max_reads: int = 300
     timezone: str = "UTC"
+    # platform -> (remote id, posted at) of the chat's first post there: reading starts after it
+    first: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
     @property
     def tag(self) -> str:
@@ -96,7 +98,9 @@ def chats(session: Session, settings: Settings, keys: list[str] | None = None) -
             x_max_reads=int(options.get("x_max_reads") or settings.answers.x_max_reads),
             timezone=chat.timezone,
         )
-        for post in mine:
+        for post in sorted(mine, key=lambda p: p.posted_at or p.scheduled_at):
+            if post.state == PostState.POSTED and post.remote_id and post.posted_at:
+                followed.first.setdefault(post.platform, (post.remote_id, post.posted_at))
             if post.kind == "question" and post.number is not None:
                 posted = post.state == PostState.POSTED
                 followed.questions.append(

@@ -21,6 +21,7 @@ class Mastodon(Platform):
     name = "mastodon"
     label = "Mastodon"
     streams = True  # the hashtag stream (server-sent events), where the instance offers it
+    reads_every = "mastodon_poll_interval"  # when it does not: its rate limit is 1 request/s
     rules = "mastodon"
     credential_names = ("ACCESS_TOKEN",)
     needs_instance_url = True

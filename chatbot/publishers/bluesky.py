@@ -42,6 +42,7 @@ from chatbot.publishers.base import (
 )
 
 T = TypeVar("T")
+PAGES = 5  # pages of answers read at most per search (100 each)
 _S32 = "234567abcdefghijklmnopqrstuvwxyz"
 
 
@@ -325,11 +326,22 @@ class BlueskyPublisher(Publisher):
     ) -> list[FoundPost]:
         """``app.bsky.feed.searchPosts`` through the account's PDS, newest first; ``since_id``
         is the creation time of the newest post already seen (search has no id order)."""
-        params = models.AppBskyFeedSearchPosts.Params(
-            q=f"#{tag}", tag=[tag], sort="latest", limit=100, since=since_id
-        )
-        found = self._call(lambda c, _d: c.app.bsky.feed.search_posts(params), creates=False)
-        return [self._found(p) for p in found.posts if str(p.author.did) != self._did]
+        found: list[FoundPost] = []
+        cursor: str | None = None
+        for _ in range(PAGES):  # newest first; a burst of more than a page is paged through
+            params = models.AppBskyFeedSearchPosts.Params(
+                q=f"#{tag}", tag=[tag], sort="latest", limit=100, since=since_id, cursor=cursor
+            )
+
+            def search(client: Client, _did: str, params: Any = params) -> Any:
+                return client.app.bsky.feed.search_posts(params)
+
+            page = self._call(search, creates=False)
+            found += [self._found(p) for p in page.posts if str(p.author.did) != self._did]
+            cursor = page.cursor
+            if not cursor or len(page.posts) < 100:
+                break
+        return found
 
     def find_replies(self, remote_id: str) -> list[FoundPost]:
         thread = self._call(lambda c, _d: c.get_post_thread(remote_id, depth=1), creates=False)

@@ -42,6 +42,7 @@ from chatbot.publishers.base import (
 )
 
 T = TypeVar("T")
+PAGES = 5  # pages of answers read at most per poll (40 each)
 # Mastodon.py picks endpoints by server version; every instance this project supports
 # (4.x) has the v2 media and instance endpoints, so the version is given, never requested.
 ASSUMED_VERSION = "4.2.0"
@@ -284,11 +285,20 @@ class MastodonPublisher(Publisher):
     ) -> list[FoundPost]:
         """The instance's hashtag timeline: what it knows, from the instances it federates
         with (not the whole fediverse)."""
-        statuses = self._call(
-            lambda: self.client.timeline_hashtag(tag, since_id=since_id, limit=40),
-            creates=False,
-        )
-        return [self._found(s) for s in statuses or [] if self._not_mine(s)]
+        found: list[FoundPost] = []
+        cursor = since_id
+        for _ in range(PAGES):
+            # min_id pages forward from the cursor, oldest page first: no gap in a burst of
+            # more than a page (since_id would give the newest 40 and skip the rest).
+            def page(cursor: str | None = cursor) -> Any:
+                return self.client.timeline_hashtag(tag, min_id=cursor, limit=40)
+
+            statuses = list(self._call(page, creates=False) or [])
+            found += [self._found(s) for s in statuses if self._not_mine(s)]
+            if len(statuses) < 40:
+                break
+            cursor = max((str(s["id"]) for s in statuses), key=int)
+        return found
 
     def find_replies(self, remote_id: str) -> list[FoundPost]:
         context = self._call(lambda: self.client.status_context(remote_id), creates=False)

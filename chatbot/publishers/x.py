@@ -39,6 +39,7 @@ from chatbot.publishers.base import (
 from chatbot.publishers.x_http import RoutedSession, refused_before_sending
 
 T = TypeVar("T")
+PAGES = 5  # pages of answers read at most per search (100 each)
 
 
 def _detail(exc: tweepy.HTTPException) -> str:
@@ -173,19 +174,14 @@ class XPublisher(Publisher):
         response = self.client.session.request(
             method, f"{self.base_url}{path}", auth=self._auth(), **kwargs
         )
-        if response.status_code == 400:
-            raise tweepy.BadRequest(response)
-        if response.status_code == 401:
-            raise tweepy.Unauthorized(response)
-        if response.status_code == 403:
-            raise tweepy.Forbidden(response)
-        if response.status_code == 429:
+        status = response.status_code
+        if status == 429:
             reset = response.headers.get("x-rate-limit-reset")
             raise tweepy.TooManyRequests(response, reset_time=int(reset) if reset else None)
-        if response.status_code >= 500:
-            raise tweepy.TwitterServerError(response)
-        if not 200 <= response.status_code < 300:
-            raise tweepy.HTTPException(response)
+        errors = {400: tweepy.BadRequest, 401: tweepy.Unauthorized, 403: tweepy.Forbidden}
+        if not 200 <= status < 300:
+            fallback = tweepy.TwitterServerError if status >= 500 else tweepy.HTTPException
+            raise errors.get(status, fallback)(response)
         data: dict[str, Any] = response.json()
         return data
 
@@ -302,18 +298,30 @@ class XPublisher(Publisher):
         query = f"({' OR '.join(terms)}) -is:retweet"
         if self.handle:
             query += f" -from:{self.handle.lstrip('@')}"
-        response = self._call(
-            lambda: self.client.search_recent_tweets(
-                query,
-                since_id=since_id,
-                max_results=100,
-                tweet_fields=["created_at", "author_id", "referenced_tweets"],
-                expansions=["author_id"],
-                user_fields=["username"],
-                user_auth=self._user_auth,
-            ),
-            creates=False,
-        )
+        found: list[FoundPost] = []
+        token: str | None = None
+        for _ in range(PAGES):  # newest first; a burst of more than a page is paged through
+
+            def search(token: str | None = token) -> Any:
+                return self.client.search_recent_tweets(
+                    query,
+                    since_id=since_id,
+                    next_token=token,
+                    max_results=100,
+                    tweet_fields=["created_at", "author_id", "referenced_tweets"],
+                    expansions=["author_id"],
+                    user_fields=["username"],
+                    user_auth=self._user_auth,
+                )
+
+            response = self._call(search, creates=False)
+            found += self._found(response)
+            token = (response.meta or {}).get("next_token")
+            if not token:
+                break
+        return found
+
+    def _found(self, response: Any) -> list[FoundPost]:
         users = {str(u.id): u.username for u in (response.includes or {}).get("users", [])}
         found = []
         for tweet in response.data or []:
