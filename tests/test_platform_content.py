@@ -170,3 +170,32 @@ rules:
         f"{path}:10:15: warning lfp.no-surveillance-jargon: prefer 'bears' to 'carries' "
         "[x, mastodon, bluesky]"
     ]
+
+
+def test_skip_and_now_act_on_every_platforms_copy_of_the_step(multi: Project) -> None:
+    """A chat hosted on three platforms is one script: skipping Q2 or posting it now does so on
+    X, Mastodon and Bluesky together, and moves each copy's reposts with it."""
+    from datetime import UTC, datetime
+
+    from freezegun import freeze_time
+    from sqlalchemy import select
+
+    from chatbot.db import Post, open_database
+
+    multi.chat("fr", CHAT.replace(LONG.strip(), "What does it mean?"))
+    assert multi.run("apply").exit_code == 0
+    assert multi.run("approve", "fr-chat", "--by", "alison").exit_code == 0
+    with freeze_time(datetime(2026, 12, 3, 19, 0, tzinfo=UTC)):
+        now = multi.run("chat", "now", "fr-chat", "--question", "1", "--by", "hank")
+        skip = multi.run("chat", "skip", "fr-chat", "--question", "2", "--by", "hank")
+    assert now.exit_code == 0 and skip.exit_code == 0, now.output + skip.output
+    db = open_database(multi.load_config().database_url)
+    with db.read() as session:
+        posts = {p.key: p for p in session.scalars(select(Post))}
+    db.dispose()
+    due = datetime(2026, 12, 3, 19, 0, tzinfo=UTC)
+    for suffix in ("", "+lfp_masto", "+lfp_bsky"):
+        assert posts[f"fr-chat/q1{suffix}"].scheduled_at == due, suffix
+        assert posts[f"fr-chat/q2{suffix}"].state == "skipped", suffix
+    assert posts["fr-chat/q1+lfp_bsky@masslib_bsky"].scheduled_at == due.replace(minute=2)
+    assert posts["fr-chat/q2+lfp_bsky@masslib_bsky"].state == "skipped"

@@ -175,6 +175,12 @@ def _target(status: ChatStatus, number: int | None, action: str) -> Post | None:
     )
 
 
+def _copies(status: ChatStatus, post: Post) -> list[Post]:
+    """The post and its copies on the chat's other host platforms: one step of the script
+    (they share ``seq``), which a skip or a post-now moves together."""
+    return [p for p in status.posts if p.seq == post.seq]
+
+
 def pause(
     session: Session, chat_key: str, now: datetime, by: str, expect_version: int | None = None
 ) -> ControlResult:
@@ -259,13 +265,14 @@ def skip(
     post = _target(status, number, "skipped")
     if post is None:
         raise ChatControlError(f"{chat_key} has nothing left to skip")
-    if post.state == PostState.SKIPPED:
+    pending = [p for p in _copies(status, post) if p.state in PENDING]
+    if not pending and post.state == PostState.SKIPPED:
         return _unchanged(status, "skip", f"{label(post)} is already skipped; nothing changed")
-    if post.state not in PENDING:
+    if not pending:
         raise ChatControlError(
             f"{label(post)} of {chat_key} is already {post.state}; it cannot be skipped"
         )
-    _skip_posts(status, [post], now, f"skipped by {by}")
+    _skip_posts(status, pending, now, f"skipped by {by}")
     return _done(
         session,
         status,
@@ -275,7 +282,7 @@ def skip(
         f"skipped {label(post)} of {chat_key} (and its reposts)"
         if post.number is not None
         else f"skipped the {label(post)} of {chat_key} (and its reposts)",
-        [post],
+        pending,
     )
 
 
@@ -327,12 +334,19 @@ def post_now(
         )
     if status.paused:
         raise ChatControlError(f"{chat_key} is paused; resume it first")
-    if post.state == PostState.DRAFT or post.held:
-        why = "not approved yet" if post.state == PostState.DRAFT else "held for a person"
-        raise ChatControlError(f"{label(post)} of {chat_key} is {why}; it cannot go out now")
-    if post.scheduled_at <= now:
+    copies = [p for p in _copies(status, post) if p.state in PENDING]
+    for copy in copies:
+        if copy.state == PostState.DRAFT or copy.held:
+            why = "not approved yet" if copy.state == PostState.DRAFT else "held for a person"
+            where = "" if copy is post else f" (its {copy.platform} copy)"
+            raise ChatControlError(
+                f"{label(post)} of {chat_key}{where} is {why}; it cannot go out now"
+            )
+    later = [p for p in copies if p.scheduled_at > now]
+    if not later:
         return _unchanged(status, "now", f"{label(post)} is already due; it is going out")
-    _move(status, [post], now - post.scheduled_at, now)
+    for copy in later:  # every platform's copy at once, each with its own reposts
+        _move(status, [copy], now - copy.scheduled_at, now)
     return _done(
-        session, status, now, by, "now", f"posting {label(post)} of {chat_key} now", [post]
+        session, status, now, by, "now", f"posting {label(post)} of {chat_key} now", later
     )
