@@ -347,6 +347,4 @@ def post_now(
         return _unchanged(status, "now", f"{label(post)} is already due; it is going out")
     for copy in later:  # every platform's copy at once, each with its own reposts
         _move(status, [copy], now - copy.scheduled_at, now)
-    return _done(
-        session, status, now, by, "now", f"posting {label(post)} of {chat_key} now", later
-    )
+    return _done(session, status, now, by, "now", f"posting {label(post)} of {chat_key} now", later)
