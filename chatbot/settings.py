@@ -288,7 +288,7 @@ class Answers(_Strict):
         "1s", description="How often the worker reads Bluesky's search for a chat's answers."
     )
     mastodon_poll_interval: Duration = duration(
-        "2s",
+        "1500ms",
         description="How often Mastodon's hashtag timeline is read when the instance has no "
         "stream (its default limit is 300 requests per 5 minutes per account, posts included).",
     )

@@ -371,7 +371,7 @@ def test_mastodons_stream_carries_answers_and_a_dropped_stream_falls_back_to_pol
         c.cycle()
         source = c.source("mastodon")
         assert source.mode == "polling"
-        assert "stream dropped; polling every 2s" in (source.problem or "")
+        assert "stream dropped; polling every 1.5s" in (source.problem or "")
         assert {a.author for a in c.answers()} == {"@cleo", "@dev"}
 
 
@@ -604,3 +604,16 @@ def test_a_burst_of_more_than_a_page_between_two_reads_is_read_whole(chat: Chat)
     chat.cycle()
     counts = chat.counts()
     assert counts == {(1, "mastodon"): 130, (1, "x"): 130, (1, "bluesky"): 130}
+
+
+def test_chat_status_recaps_the_answers_per_question_and_platform(chat: Chat) -> None:
+    chat.run_to(T0 + timedelta(minutes=10, seconds=5))
+    chat.masto.post_as("cleo", "A1 a list #LFPchat")
+    chat.bsky.post_as("eve.bsky.social", "A1 consent #LFPchat")
+    chat.bsky.post_as("fay.bsky.social", "A1 too #LFPchat")
+    chat.cycle()
+    result = CliRunner().invoke(
+        cli, ["--config", str(chat.root / "config.yaml"), "chat", "status", "fr-chat"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "answers: 3 in all; Q1 3 (Bluesky 2 · Mastodon 1)" in result.stdout

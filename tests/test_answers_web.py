@@ -161,3 +161,34 @@ def test_actions_need_the_host_role_and_a_csrf_token(web: WebProject) -> None:
     )
     with web.db.read() as s:
         assert s.scalars(select(Post).where(Post.kind.like("answer-%"))).all() == []
+
+
+def test_the_version_changes_with_a_new_answer_or_a_platforms_state(web: WebProject) -> None:
+    """The page asks for the version four times a second and fetches the fragment only when it
+    changes; a platform not read for 30 s is flagged (is the worker running?)."""
+    rita = web.client("rita")
+    first = rita.get("/chats/fr-chat/answers/version").json["v"]
+    assert rita.get("/chats/fr-chat/answers/version").json["v"] == first
+    with web.db.write() as s:
+        [chat] = store.chats(s, web.config.settings, ["fr-chat"])
+        found = FoundPost("m-2", "@dev", "A1 more", "https://x/2", Q1_AT, None)
+        store.record(s, chat, "mastodon", [found], web.now)
+    second = rita.get("/chats/fr-chat/answers/version").json["v"]
+    assert second != first
+    with web.db.write() as s:
+        s.add(
+            AnswerSource(
+                chat_key="fr-chat",
+                platform="bluesky",
+                account_key="lfp_bsky",
+                read_at=web.now - timedelta(seconds=10),
+            )
+        )
+    third = rita.get("/chats/fr-chat/answers/version").json["v"]
+    assert third != second
+    assert "reading" in rita.get("/chats/fr-chat/answers").text
+    web.now += timedelta(seconds=25)
+    fourth = rita.get("/chats/fr-chat/answers/version").json["v"]
+    assert fourth != third
+    assert "is <code>chatbot run</code> running?" in rita.get("/chats/fr-chat/answers").text
+    assert web.client("pat").get("/chats/fr-chat/answers/version").status_code == 403

@@ -21,6 +21,8 @@ from chatbot.kinds import CHAT_KINDS
 from chatbot.publishers.base import FoundPost
 from chatbot.settings import Settings
 
+SLACK = timedelta(milliseconds=200)
+
 
 @dataclass
 class Followed:
@@ -129,7 +131,10 @@ def claim_source(
                 session.add(AnswerSource(chat_key=chat, platform=platform, account_key=account))
         except IntegrityError:
             pass  # another worker created it first
-    due = or_(AnswerSource.read_at.is_(None), AnswerSource.read_at <= now - every)
+    # A little early rather than a whole cycle late: the follower's cycles drift by a few ms,
+    # and "3 s" must not become 4.
+    slack = min(every / 10, SLACK)
+    due = or_(AnswerSource.read_at.is_(None), AnswerSource.read_at <= now - every + slack)
     ready = or_(AnswerSource.retry_at.is_(None), AnswerSource.retry_at <= now)
     claimed = session.execute(
         update(AnswerSource)

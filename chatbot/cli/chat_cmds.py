@@ -84,6 +84,34 @@ def chat_status(app: App, chat_id: str) -> None:
     with app.db.read() as session:
         status = live.load_status(session, chat_id)
         _print_status(app, status)
+        _print_answers(app, session, chat_id)
+
+
+def _print_answers(app: App, session: Any, chat_id: str) -> None:
+    """The recap: answers per question and platform (what outlives the purge of the posts)."""
+    from sqlalchemy import select
+
+    from chatbot.db.models import AnswerCount
+    from chatbot.platforms import platform_named
+
+    rows = session.execute(
+        select(AnswerCount.question, AnswerCount.platform, AnswerCount.answers)
+        .where(AnswerCount.chat_key == chat_id)
+        .order_by(AnswerCount.question, AnswerCount.platform)
+    ).all()
+    if not rows:
+        return
+    by_question: dict[int, list[tuple[str, int]]] = {}
+    for question, platform, answers in rows:
+        by_question.setdefault(question, []).append((platform_named(platform).label, answers))
+    parts = []
+    for question in sorted(by_question, key=lambda q: (q == 0, q)):
+        each = by_question[question]
+        name = f"Q{question}" if question else "not placed"
+        detail = " · ".join(f"{label} {n}" for label, n in each)
+        parts.append(f"{name} {sum(n for _, n in each)} ({detail})")
+    total = sum(n for _, _, n in rows)
+    app.console.print(f"answers: {total} in all; " + ", ".join(parts), markup=False)
 
 
 @chat_group.command("pause")

@@ -7,17 +7,22 @@ The fragment is small and read in two queries, so the page can fetch it every se
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime, timedelta
 from typing import Any
 
-from flask import abort, render_template, request
+from flask import abort, jsonify, render_template, request
+from sqlalchemy import func, select
 
 from chatbot.answers import actions as answer_actions
 from chatbot.answers import store
+from chatbot.db.models import Answer
 from chatbot.platforms import platform_named
 from chatbot.timeutil import format_duration
 from chatbot.web.pages import config, database, now, pages, require
 
 SHOWN = 50  # answers listed at once: the newest; the counts cover all of them
+STALE = timedelta(seconds=30)  # a platform not read for this long: is the worker running?
 
 
 def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]:
@@ -43,6 +48,7 @@ def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]
         if n or counts_unplaced(counts)
     ]
     sources = {s.platform: s for s in store.sources(session, key)}
+    current_time = now()
     return {
         "chat": chat,
         "key": key,
@@ -52,11 +58,28 @@ def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]
         "rows": rows,
         "platforms": [(p, platform_named(p).label) for p in platforms],
         "sources": [(platform_named(p).label, sources.get(p)) for p in platforms],
+        "stale": {
+            p: bool(s.read_at and s.mode != "off" and current_time - s.read_at > STALE)
+            for p, s in sources.items()
+        },
+        "version": version(session, key, current_time),
         "can_like": {p: answer_actions.can_like(p) for p in platforms},
-        "open": chat.open_at(now()),
+        "open": chat.open_at(current_time),
         "keep": format_duration(config().settings.answers.keep),
         "total": sum(counts.values()),
     }
+
+
+def version(session: Any, key: str, current: datetime) -> str:
+    """Changes whenever the fragment would: a new answer, a platform's state, staleness. The
+    page asks for it four times a second and fetches the fragment only when it changes."""
+    newest = session.scalar(select(func.max(Answer.id)).where(Answer.chat_key == key)) or 0
+    states = [
+        (s.platform, s.mode, s.problem, bool(s.read_at and current - s.read_at > STALE))
+        for s in store.sources(session, key)
+    ]
+    digest = hashlib.sha256(repr(states).encode()).hexdigest()[:12]
+    return f"{newest}-{digest}"
 
 
 def counts_unplaced(counts: dict[tuple[int, str], int]) -> bool:
@@ -66,6 +89,13 @@ def counts_unplaced(counts: dict[tuple[int, str], int]) -> bool:
 def _question_arg() -> int | None:
     value = request.args.get("q", "")
     return int(value) if value.isdigit() else None
+
+
+@pages.route("/chats/<key>/answers/version")
+def chat_answers_version(key: str) -> Any:
+    require("view_all")
+    with database().read() as s:
+        return jsonify(v=version(s, key, now()))
 
 
 @pages.route("/chats/<key>/answers")
