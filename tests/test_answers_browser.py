@@ -4,21 +4,19 @@ no serious accessibility violation, and it fits a phone."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
-from werkzeug.serving import make_server
 
 from chatbot.answers import store
 from chatbot.db.models import Post, PostState
 from chatbot.publishers.base import FoundPost
 from tests.conftest import Project
 from tests.test_web_browser import _audit, _screenshot, expect, pytestmark, sign_in
-from tests.webkit import NOW, WebProject
+from tests.webkit import NOW, WebProject, served
 
 __all__ = ["pytestmark"]  # the reasons these tests skip (no Chromium, no axe-core)
 Q1_AT = NOW + timedelta(hours=1, minutes=7)
@@ -54,13 +52,8 @@ def site(example: Project) -> Iterator[tuple[WebProject, str]]:
     _answer(
         web, "x", "@ana", "A1 Nobody asked the patrons, and nobody asked the staff #LFPchat", 55
     )
-    server = make_server("127.0.0.1", 0, web.app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    yield web, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(web) as base:
+        yield web, base
     web.db.dispose()
 
 

@@ -8,7 +8,6 @@ Needs /usr/bin/chromium (`apt-get install chromium`) and axe-core under .cache/n
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,11 +15,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from werkzeug.serving import make_server
 
 from chatbot.db.models import Post, PostState
 from tests.conftest import ROOT, Project
-from tests.webkit import PASSWORD, WebProject
+from tests.webkit import PASSWORD, WebProject, served
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
@@ -40,13 +38,8 @@ pytestmark = [
 @pytest.fixture
 def site(example: Project) -> Iterator[tuple[WebProject, str]]:
     web = WebProject(example.root)
-    server = make_server("127.0.0.1", 0, web.app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    yield web, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(web) as base:
+        yield web, base
     web.db.dispose()
 
 
@@ -313,12 +306,7 @@ def test_partner_connects_bluesky_by_invite_then_pauses_and_disconnects(
         add_user(
             session, "mlab", new_password(PASSWORD), "partner", "masslib_bsky", web.now, accounts
         )
-    server = make_server("127.0.0.1", 0, web.app, threaded=True)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    ).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with served(web) as base:
         olga = sign_in(browser, base, "olga")
         olga.get_by_role("link", name="Accounts").click()
         olga.get_by_role("button", name="Invite masslib_bsky").click()
@@ -348,7 +336,5 @@ def test_partner_connects_bluesky_by_invite_then_pauses_and_disconnects(
             account = session.query(Account).filter_by(key="masslib_bsky").one()
         assert account.paused and "disconnected" in (account.paused_reason or "")
         assert "held" in own.content()
-    finally:
-        server.shutdown()
         web.db.dispose()
         pds.stop()

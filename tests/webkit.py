@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
 from chatbot.config import load_config
 from chatbot.content.load import load_content
@@ -76,6 +80,20 @@ class WebProject:
             )
             assert response.status_code == 302, response.text
         return client
+
+
+@contextmanager
+def served(web: WebProject) -> Iterator[str]:
+    """The web app over loopback HTTP (threaded werkzeug), for a real browser; its base URL."""
+    server = make_server("127.0.0.1", 0, web.app, threaded=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
 
 
 def token(client: FlaskClient, path: str = "/login") -> str:
