@@ -81,6 +81,8 @@ class MastodonServer(FakeServer):
         self.streaming_enabled = True
         self.favourites: set[tuple[str, str]] = set()
         self.reads = 0  # statuses returned by the read endpoints
+        # The hashtag timeline answers these instead of statuses (shapes no Mastodon sends).
+        self.malformed: list[dict[str, Any]] | None = None
 
     def add_account(self, username: str) -> MastodonAccount:
         with self.lock:
@@ -356,6 +358,8 @@ class MastodonServer(FakeServer):
     def _tagged(
         self, h: Handler, account: MastodonAccount, tag: str, query: dict[str, list[str]]
     ) -> None:
+        if self.malformed is not None:
+            return h.send_json(200, self.malformed, self._headers(account))
         since = int(query.get("since_id", ["0"])[0] or 0)
         min_id = int(query.get("min_id", ["0"])[0] or 0)
         limit = min(40, int(query.get("limit", ["20"])[0]))

@@ -617,3 +617,21 @@ def test_chat_status_recaps_the_answers_per_question_and_platform(chat: Chat) ->
     )
     assert result.exit_code == 0, result.output
     assert "answers: 3 in all; Q1 3 (Bluesky 2 · Mastodon 1)" in result.stdout
+
+
+def test_a_malformed_answer_stops_only_its_platform_and_says_so(chat: Chat) -> None:
+    chat.run_to(T0 + timedelta(minutes=10, seconds=5))
+    chat.bsky.post_as("eve.bsky.social", "A1 fine #LFPchat")
+    # A status without an id is not an answer (Mastodon.py would call its id "None").
+    chat.masto.malformed = [{"content": "<p>A1 #LFPchat</p>"}]
+    chat.cycle()
+    assert [a.platform for a in chat.answers()] == ["bluesky"]
+    assert chat.source("mastodon").problem is None
+    # One the code cannot read at all stops that platform only, and the console says so.
+    chat.masto.malformed = [{"id": "9", "account": "nobody", "content": "<p>A1</p>"}]
+    chat.bsky.post_as("fay.bsky.social", "A1 still read #LFPchat")
+    chat.cycle()
+    assert [a.platform for a in chat.answers()] == ["bluesky", "bluesky"]
+    assert chat.source("mastodon").problem == (
+        "answers not read: internal error (AttributeError); see the log"
+    )

@@ -178,6 +178,13 @@ class Follower:
         except PublishError as exc:
             problem = f"answers not read: {exc.message}; trying again shortly"
             retry_at = now + ERROR_PAUSE
+        except Exception as exc:  # an answer shaped unlike any we know: this platform only
+            log.exception(
+                "reading answers failed",
+                extra={"event": "answers.error", "chat": chat.key, "platform": platform},
+            )
+            problem = f"answers not read: internal error ({type(exc).__name__}); see the log"
+            retry_at = now + ERROR_PAUSE
         with self._lock:
             found += self._inbox.pop(key, [])
         mode = "streaming" if streaming else "polling"

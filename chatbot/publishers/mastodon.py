@@ -277,6 +277,10 @@ class MastodonPublisher(Publisher):
         )
 
     def _not_mine(self, status: Any) -> bool:
+        """Somebody else's status (not a boost), with an id: Mastodon.py fills a missing
+        field with None, and "None" must never become an answer's id."""
+        if not status.get("id"):
+            return False
         own = str((status.get("account") or {}).get("id", ""))
         return not status.get("reblog") and own != self.account_id()
 
