@@ -30,6 +30,7 @@ from chatbot.connect.publishers import build_publishers
 from chatbot.content.load import load_content
 from chatbot.db import Post, open_database
 from chatbot.db.models import Answer, AnswerCount, AnswerSource, AuditEntry, PostState
+from chatbot.db.models import Chat as Chat_
 from chatbot.db.session import Database
 from chatbot.engine.clock import FakeClock
 from chatbot.engine.dispatcher import Dispatcher
@@ -635,3 +636,39 @@ def test_a_malformed_answer_stops_only_its_platform_and_says_so(chat: Chat) -> N
     assert chat.source("mastodon").problem == (
         "answers not read: internal error (AttributeError); see the log"
     )
+
+
+def test_an_instance_without_a_stream_is_polled_and_not_called_dropped(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for c in _chat(tmp_path, db_url, monkeypatch, streaming=True):
+        c.masto.streaming_enabled = False  # from the start: there never was a stream
+        c.run_to(T0 + timedelta(minutes=10, seconds=5))
+        c.masto.post_as("cleo", "A1 polled #LFPchat")
+        c.cycle()
+        source = c.source("mastodon")
+        assert source.mode == "polling" and source.problem is None
+        assert [a.author for a in c.answers()] == ["@cleo"]
+
+
+def test_why_x_is_not_read_is_written_once_and_follows_the_chat(chat: Chat) -> None:
+    """An X-off chat is noted once, not every cycle; when the chat enables X it is read."""
+    chat.run_to(T0 + timedelta(minutes=10, seconds=5))
+    with chat.db.write() as s:
+        chat_row = s.scalars(select(Chat_)).one()
+        chat_row.follow = {"x": False}
+    chat.cycle()
+    assert chat.source("x").mode == "off"
+    with chat.db.write() as s:
+        s.get(AnswerSource, ("fr-chat", "x")).problem = "changed elsewhere"  # type: ignore[union-attr]
+    chat.cycle()
+    assert chat.source("x").problem == "changed elsewhere", "not written again: nothing changed"
+    with chat.db.write() as s:
+        s.scalars(select(Chat_)).one().follow = {"x": True}
+    chat.x.post_as("ana", "A1 read now #LFPchat")
+    chat.cycle()
+    assert chat.source("x").mode == "polling" and chat.source("x").problem is None
+    with chat.db.write() as s:
+        s.scalars(select(Chat_)).one().follow = {"x": False}
+    chat.cycle()
+    assert chat.source("x").mode == "off", "noted again after a read changed the row"

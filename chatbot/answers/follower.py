@@ -69,6 +69,8 @@ class Follower:
         self.now = now  # the worker's clock
         self.streams: dict[Key, Stream] = {}
         self.stream_retry: dict[Key, datetime] = {}
+        self._dropped: set[Key] = set()  # a stream that was open and dropped: say so
+        self._noted: dict[Key, tuple[str, str]] = {}  # written once, not every cycle
         self._replies_at: dict[Key, datetime] = {}  # thread reads are rarer than searches
         self._inbox: dict[Key, list[FoundPost]] = defaultdict(list)
         self._lock = threading.Lock()
@@ -155,12 +157,15 @@ class Follower:
         retry_at: datetime | None = None
         try:
             if not streaming:
-                conversations = tuple(
-                    q.remote_id or "" for q in chat.posted_questions(platform)[-X_CONVERSATIONS:]
+                conversations = (
+                    tuple(
+                        q.remote_id or ""
+                        for q in chat.posted_questions(platform)[-X_CONVERSATIONS:]
+                    )
+                    if kind.replies_in_search
+                    else ()
                 )
-                found += publisher.find_tagged(
-                    chat.tag, since, conversations if kind.replies_in_search else ()
-                )
+                found += publisher.find_tagged(chat.tag, since, conversations)
             replies_due = now - self._replies_at.get(key, now - self.settings.replies_every)
             if not kind.replies_in_search and replies_due >= self.settings.replies_every:
                 self._replies_at[key] = now
@@ -188,11 +193,12 @@ class Follower:
         with self._lock:
             found += self._inbox.pop(key, [])
         mode = "streaming" if streaming else "polling"
-        if streaming is False and key in self.stream_retry:
+        if not streaming and key in self._dropped:
             problem = problem or (
                 f"the {platform} stream dropped; polling every "
                 f"{self._every(kind).total_seconds():g}s until it is back"
             )
+        self._noted.pop(key, None)  # the row below says what is true now
         with self.db.write() as session:
             row = session.get(AnswerSource, (chat.key, platform))
             if row is None:
@@ -220,6 +226,7 @@ class Follower:
         if stream is not None:
             self.streams.pop(key).close()
             self.stream_retry[key] = now + STREAM_RETRY
+            self._dropped.add(key)
             log.warning("answer stream dropped", extra={"event": "answers.stream_dropped"})
             return False
         if key in self.stream_retry and now < self.stream_retry[key]:
@@ -236,6 +243,7 @@ class Follower:
             return False
         self.streams[key] = opened
         self.stream_retry.pop(key, None)
+        self._dropped.discard(key)
         return True
 
     def drain(self) -> None:
@@ -258,6 +266,12 @@ class Follower:
                     store.record(session, chats[chat], platform, found, now)
 
     def _note(self, chat: Followed, platform: str, account: str, mode: str, problem: str) -> None:
+        """Record why a platform is not read. Once per change: an X-off chat would otherwise
+        take SQLite's write lock every cycle, beside the posting engine, to write nothing."""
+        key = (chat.key, platform)
+        if self._noted.get(key) == (mode, problem):
+            return
+        self._noted[key] = (mode, problem)
         with self.db.write() as session:
             row = session.get(AnswerSource, (chat.key, platform))
             if row is None:
