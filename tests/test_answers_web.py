@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from chatbot.answers import store
-from chatbot.db.models import AnswerSource, AuditEntry, Post, PostState
+from chatbot.db.models import Answer, AnswerSource, AuditEntry, Post, PostState
 from chatbot.publishers.base import FoundPost
 from tests.conftest import Project
 from tests.webkit import NOW, WebProject, token
@@ -192,3 +192,24 @@ def test_the_version_changes_with_a_new_answer_or_a_platforms_state(web: WebProj
     assert fourth != third
     assert "is <code>chatbot run</code> running?" in rita.get("/chats/fr-chat/answers").text
     assert web.client("pat").get("/chats/fr-chat/answers/version").status_code == 403
+
+
+def test_the_version_changes_when_a_question_goes_out_or_answers_are_purged(
+    web: WebProject,
+) -> None:
+    """The list follows the current question and empties at the purge: the page must refetch
+    then too, not only when a newer answer arrives."""
+    rita = web.client("rita")
+    before = rita.get("/chats/fr-chat/answers/version").json["v"]
+    with web.db.write() as s:
+        s.execute(
+            update(Post)
+            .where(Post.key.like("fr-chat/q2%"), Post.depends_on_id.is_(None))
+            .values(state=PostState.POSTED, remote_id=Post.key, posted_at=web.now)
+        )
+    after_q2 = rita.get("/chats/fr-chat/answers/version").json["v"]
+    assert after_q2 != before
+    assert "Answers to Q2" in rita.get("/chats/fr-chat/answers").text
+    with web.db.write() as s:
+        s.execute(delete(Answer).where(Answer.author == "@cleo@library.social"))
+    assert rita.get("/chats/fr-chat/answers/version").json["v"] != after_q2

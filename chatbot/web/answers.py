@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from chatbot.answers import actions as answer_actions
 from chatbot.answers import store
-from chatbot.db.models import Answer
+from chatbot.db.models import Answer, AnswerSource, Post, PostState
 from chatbot.platforms import platform_named
 from chatbot.timeutil import format_duration
 from chatbot.web.pages import config, database, now, pages, require
@@ -37,6 +37,7 @@ def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]
     platforms = sorted(chat.hosts, key=lambda p: platform_named(p).label)
     # The questions out so far (and any with answers): not the whole script's empty rows.
     numbers = sorted(set(posted) | {q for q, _ in counts if q})
+    unplaced = any(n for (q, _), n in counts.items() if q == 0)
     rows = [
         {
             "number": n,
@@ -45,9 +46,10 @@ def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]
             "total": sum(counts.get((n, p), 0) for p in platforms),
         }
         for n in [*numbers, 0]
-        if n or counts_unplaced(counts)
+        if n or unplaced
     ]
-    sources = {s.platform: s for s in store.sources(session, key)}
+    found_sources = store.sources(session, key)
+    sources = {s.platform: s for s in found_sources}
     current_time = now()
     return {
         "chat": chat,
@@ -58,11 +60,8 @@ def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]
         "rows": rows,
         "platforms": [(p, platform_named(p).label) for p in platforms],
         "sources": [(platform_named(p).label, sources.get(p)) for p in platforms],
-        "stale": {
-            p: bool(s.read_at and s.mode != "off" and current_time - s.read_at > STALE)
-            for p, s in sources.items()
-        },
-        "version": version(session, key, current_time),
+        "stale": {p: _stale(s, current_time) for p, s in sources.items()},
+        "version": version(session, key, current_time, found_sources),
         "can_like": {p: answer_actions.can_like(p) for p in platforms},
         "open": chat.open_at(current_time),
         "keep": format_duration(config().settings.answers.keep),
@@ -70,20 +69,32 @@ def answers_view(session: Any, key: str, question: int | None) -> dict[str, Any]
     }
 
 
-def version(session: Any, key: str, current: datetime) -> str:
-    """Changes whenever the fragment would: a new answer, a platform's state, staleness. The
-    page asks for it four times a second and fetches the fragment only when it changes."""
-    newest = session.scalar(select(func.max(Answer.id)).where(Answer.chat_key == key)) or 0
+def _stale(source: AnswerSource, current: datetime) -> bool:
+    """Read once, then not for ``STALE``: the worker has probably stopped."""
+    return bool(source.read_at and source.mode != "off" and current - source.read_at > STALE)
+
+
+def version(
+    session: Any, key: str, current: datetime, sources: list[AnswerSource] | None = None
+) -> str:
+    """Changes whenever the fragment would: an answer arrives or is purged, a question goes
+    out (the list moves to it), a platform's state or staleness changes. The page asks for it
+    four times a second and fetches the fragment only when it changes. ``sources``: already
+    read by the caller."""
+    newest, held = session.execute(
+        select(func.max(Answer.id), func.count(Answer.id)).where(Answer.chat_key == key)
+    ).one()
+    question = session.scalar(
+        select(func.max(Post.number)).where(
+            Post.chat_key == key, Post.kind == "question", Post.state == PostState.POSTED
+        )
+    )
     states = [
-        (s.platform, s.mode, s.problem, bool(s.read_at and current - s.read_at > STALE))
-        for s in store.sources(session, key)
+        (s.platform, s.mode, s.problem, _stale(s, current))
+        for s in (store.sources(session, key) if sources is None else sources)
     ]
-    digest = hashlib.sha256(repr(states).encode()).hexdigest()[:12]
-    return f"{newest}-{digest}"
-
-
-def counts_unplaced(counts: dict[tuple[int, str], int]) -> bool:
-    return any(n for (q, _), n in counts.items() if q == 0)
+    digest = hashlib.sha256(repr((held, question, states)).encode()).hexdigest()[:12]
+    return f"{newest or 0}-{digest}"
 
 
 def _question_arg() -> int | None:
@@ -100,7 +111,7 @@ def chat_answers_version(key: str) -> Any:
 
 @pages.route("/chats/<key>/answers")
 def chat_answers(key: str) -> Any:
-    """The answers fragment alone (the console page fetches it every second)."""
+    """The answers fragment alone (the console page fetches it when its version changes)."""
     require("view_all")
     with database().read() as s:
         view = answers_view(s, key, _question_arg())
