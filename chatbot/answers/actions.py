@@ -44,25 +44,25 @@ def can_like(platform: str) -> bool:
     return platform_named(platform).likes
 
 
-def _check_reply(config: Config, key: str, account: str, platform: str, text: str) -> None:
-    """Length and the vision rules on the reply alone; raises with what to fix."""
+def _check_reply(
+    config: Config, key: str, account: str, platform: str, text: str, now: datetime
+) -> None:
+    """Length and the vision rules on the reply alone, as ``chatbot check`` would run them;
+    raises with what to fix."""
+    from chatbot.content.load import ContentSet, vision_file
     from chatbot.content.model import PostSpec, Source
     from chatbot.vision import review
 
-    content_dir = config.content_dir
-    vision = content_dir / "vision.yaml"
     spec = PostSpec(
         key=key,
         account=account,
         platform=platform,
         kind="campaign",
         text=text,
-        scheduled_at=datetime.now().astimezone(),
+        scheduled_at=now,
         source=Source(Path("console"), 1, 1),
     )
-    from chatbot.content.load import ContentSet
-
-    content = ContentSet(posts=[spec], vision_path=vision if vision.is_file() else None)
+    content = ContentSet(posts=[spec], vision_path=vision_file(config.content_dir))
     result = review(content, config.settings.platforms)
     errors = [f for f in result.findings if f.level == "error"]
     if errors or result.errors:
@@ -99,7 +99,7 @@ def act(
             raise ActionError("write the reply first")
         replies = session.scalar(select(func.count(Post.id)).where(Post.key.like(f"{base}/%")))
         key = f"{base}/{(replies or 0) + 1}"
-        _check_reply(config, key, account, answer.platform, text)
+        _check_reply(config, key, account, answer.platform, text, now)
     else:
         key, text = base, ""
         existing = session.scalar(select(Post).where(Post.key == key))

@@ -92,6 +92,12 @@ def _explain(err: Any) -> str:
     return msg
 
 
+def vision_file(content_dir: Path) -> Path | None:
+    """The organisation's vision rules (``vision.yaml`` in the content folder), if written."""
+    vision = content_dir / "vision.yaml"
+    return vision if vision.is_file() else None
+
+
 def load_content(
     config: Config,
     paths: list[Path] | None = None,
@@ -122,8 +128,7 @@ def load_content(
                     path,
                 )
             )
-    vision = root / "vision.yaml"
-    content.vision_path = vision if vision.is_file() else None
+    content.vision_path = vision_file(root)
 
     originals: list[tuple[LocatedYaml, Any, list[PostSpec]]] = []
     first_seen: dict[str, str] = {}  # id -> "path:line" where it was first used
