@@ -89,20 +89,14 @@ def chat_status(app: App, chat_id: str) -> None:
 
 def _print_answers(app: App, session: Any, chat_id: str) -> None:
     """The recap: answers per question and platform (what outlives the purge of the posts)."""
-    from sqlalchemy import select
-
-    from chatbot.db.models import AnswerCount
+    from chatbot.answers import store
     from chatbot.platforms import platform_named
 
-    rows = session.execute(
-        select(AnswerCount.question, AnswerCount.platform, AnswerCount.answers)
-        .where(AnswerCount.chat_key == chat_id)
-        .order_by(AnswerCount.question, AnswerCount.platform)
-    ).all()
-    if not rows:
+    counts = store.counts(session, chat_id)
+    if not counts:
         return
     by_question: dict[int, list[tuple[str, int]]] = {}
-    for question, platform, answers in rows:
+    for (question, platform), answers in sorted(counts.items()):
         by_question.setdefault(question, []).append((platform_named(platform).label, answers))
     parts = []
     for question in sorted(by_question, key=lambda q: (q == 0, q)):
@@ -110,8 +104,7 @@ def _print_answers(app: App, session: Any, chat_id: str) -> None:
         name = f"Q{question}" if question else "not placed"
         detail = " · ".join(f"{label} {n}" for label, n in each)
         parts.append(f"{name} {sum(n for _, n in each)} ({detail})")
-    total = sum(n for _, _, n in rows)
-    app.console.print(f"answers: {total} in all; " + ", ".join(parts), markup=False)
+    app.console.print(f"answers: {sum(counts.values())} in all; " + ", ".join(parts), markup=False)
 
 
 @chat_group.command("pause")
