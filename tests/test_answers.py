@@ -672,3 +672,43 @@ def test_why_x_is_not_read_is_written_once_and_follows_the_chat(chat: Chat) -> N
         s.scalars(select(Chat_)).one().follow = {"x": False}
     chat.cycle()
     assert chat.source("x").mode == "off", "noted again after a read changed the row"
+
+
+def test_chat_follow_started_late_prints_every_held_answer_in_order(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """More answers held than one read prints: paged oldest to newest, none skipped; the
+    header is said once; Ctrl-C (here, in the pause after the last page) is a clean stop."""
+    from chatbot.cli import follow as follow_module
+    from chatbot.cli.app import App
+
+    monkeypatch.setattr(follow_module, "PAGE", 2)
+    with chat.db.write() as s:
+        [followed] = store.chats(s, chat.config.settings, ["fr-chat"])
+        found = [
+            FoundPost(str(i), f"@p{i}", f"A1 answer {i}", f"https://x/{i}", T0, None)
+            for i in range(5)
+        ]
+        store.record(s, followed, "x", found, T0)
+    app = App(str(chat.root / "config.yaml"), clock=chat.clock.now)
+    reads = 0
+
+    def wait(_seconds: float) -> None:
+        nonlocal reads
+        reads += 1
+        raise KeyboardInterrupt
+
+    lines: list[str] = []
+
+    class Out:
+        def write(self, text: str) -> None:
+            lines.extend(t for t in text.splitlines() if t)
+
+        def flush(self) -> None:
+            pass
+
+    printed = follow_module.follow(app, "fr-chat", "json", out=Out(), wait=wait)  # type: ignore[arg-type]
+    app.close()
+    assert printed == 5 and reads == 1, "three pages, then one pause (where Ctrl-C came)"
+    assert [json.loads(line)["author"] for line in lines] == [f"@p{i}" for i in range(5)]
+    assert capsys.readouterr().err.count("following #LFPchat") == 1

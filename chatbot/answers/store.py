@@ -226,14 +226,17 @@ def listed(
     question: int | None = None,
     after_id: int = 0,
     limit: int = 100,
+    oldest_first: bool = False,
 ) -> list[Answer]:
-    """Newest first; ``question`` 0 lists the answers not placed, None all of them."""
+    """Newest first (``oldest_first``: in arrival order after ``after_id``, for paging
+    forward); ``question`` 0 lists the answers not placed, None all of them."""
     query = select(Answer).where(Answer.chat_key == chat, Answer.id > after_id)
     if question == 0:
         query = query.where(Answer.question.is_(None))
     elif question is not None:
         query = query.where(Answer.question == question)
-    return list(session.scalars(query.order_by(Answer.id.desc()).limit(limit)))
+    order = Answer.id.asc() if oldest_first else Answer.id.desc()
+    return list(session.scalars(query.order_by(order).limit(limit)))
 
 
 def counts(session: Session, chat: str) -> dict[tuple[int, str], int]:

@@ -21,6 +21,8 @@ from chatbot.platforms import platform_named
 from chatbot.queue import live
 from chatbot.timeutil import zone
 
+PAGE = 500  # answers printed per read; a follow started late pages through what is held
+
 
 def _line(answer: Answer, tz: str) -> str:
     question = f"Q{answer.question}" if answer.question else "--"
@@ -59,36 +61,43 @@ def follow(
         live.load_status(session, chat_id)  # a clear error for an unknown chat
     printed, last_id = 0, 0
     said: dict[str, str] = {}
-    while True:
-        now = app.now()
-        with db.read() as session:
-            followed = store.chats(session, settings, [chat_id])
-            if not followed:
-                click.echo(f"{chat_id} has no posts to follow answers to", err=True)
+    announced = False
+    try:
+        while True:
+            now = app.now()
+            with db.read() as session:
+                followed = store.chats(session, settings, [chat_id])
+                if not followed:
+                    click.echo(f"{chat_id} has no posts to follow answers to", err=True)
+                    return printed
+                chat = followed[0]
+                new = store.listed(
+                    session, chat_id, None, after_id=last_id, limit=PAGE, oldest_first=True
+                )
+                problems = {s.platform: s.problem for s in store.sources(session, chat_id)}
+            if not announced:
+                announced = True
+                hosts = ", ".join(sorted(platform_named(p).label for p in chat.hosts))
+                ends = chat.ends.astimezone(zone(chat.timezone))
+                click.echo(
+                    f"following {chat.hashtag} on {hosts} until {ends:%a %d %b %H:%M %Z}"
+                    " (Ctrl-C stops)",
+                    err=True,
+                )
+            for platform, problem in problems.items():
+                if problem and said.get(platform) != problem:
+                    click.echo(f"{platform_named(platform).label}: {problem}", err=True)
+                said[platform] = problem or ""
+            for answer in new:
+                line = _json(answer) if fmt == "json" else _line(answer, chat.timezone)
+                click.echo(line, file=out)
+                printed += 1
+                last_id = answer.id
+            if len(new) == PAGE:
+                continue  # more already waiting: no pause before the next page
+            if now >= chat.ends:
+                click.echo(f"the follow window closed; {printed} answers printed", err=True)
                 return printed
-            chat = followed[0]
-            new = list(reversed(store.listed(session, chat_id, None, after_id=last_id, limit=1000)))
-            problems = {s.platform: s.problem for s in store.sources(session, chat_id)}
-        if printed == 0 and last_id == 0 and not said:
-            hosts = ", ".join(sorted(platform_named(p).label for p in chat.hosts))
-            ends = chat.ends.astimezone(zone(chat.timezone))
-            click.echo(
-                f"following {chat.hashtag} on {hosts} until {ends:%a %d %b %H:%M %Z}"
-                " (Ctrl-C stops)",
-                err=True,
-            )
-        for platform, problem in problems.items():
-            if problem and said.get(platform) != problem:
-                click.echo(f"{platform_named(platform).label}: {problem}", err=True)
-            said[platform] = problem or ""
-        for answer in new:
-            click.echo(_json(answer) if fmt == "json" else _line(answer, chat.timezone), file=out)
-            printed += 1
-            last_id = max(last_id, answer.id)
-        if now >= chat.ends:
-            click.echo(f"the follow window closed; {printed} answers printed", err=True)
-            return printed
-        try:
             wait(every)
-        except KeyboardInterrupt:  # Ctrl-C between reads: a clean stop (exit 0)
-            return printed
+    except KeyboardInterrupt:  # Ctrl-C: a clean stop (exit 0), whatever it interrupted
+        return printed
