@@ -213,3 +213,12 @@ def test_the_version_changes_when_a_question_goes_out_or_answers_are_purged(
     with web.db.write() as s:
         s.execute(delete(Answer).where(Answer.author == "@cleo@library.social"))
     assert rita.get("/chats/fr-chat/answers/version").json["v"] != after_q2
+
+
+def test_a_hosts_action_reads_as_a_sentence_in_the_audit_log() -> None:
+    from chatbot.web.sentences import sentence
+
+    detail = {"approval": "the host's click", "chat": "fr-chat", "platform": "mastodon"}
+    assert sentence("hank", "answer.repost", "answer/fr-chat/mastodon/1/repost", detail) == (
+        "hank reposted an answer on mastodon in fr-chat from the console (the click approved it)."
+    )

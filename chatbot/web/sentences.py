@@ -33,6 +33,13 @@ def _seconds(detail: dict[str, Any]) -> str:
     return ""
 
 
+def _answer(who: str, did: str, detail: dict[str, Any]) -> str:
+    return (
+        f"{who} {did} an answer on {detail.get('platform', '?')} in {detail.get('chat', '?')} "
+        "from the console (the click approved it)"
+    )
+
+
 Sentence = Callable[[str, str, dict[str, Any]], str]
 SENTENCES: dict[str, Sentence] = {
     "apply": lambda who, _t, d: (
@@ -72,6 +79,9 @@ SENTENCES: dict[str, Sentence] = {
         + (f" from {d['client']}" if d.get("client") else "")
         + (f"; locked: {d['locked']}" if d.get("locked") else "")
     ),
+    "answer.like": lambda who, _t, d: _answer(who, "liked", d),
+    "answer.repost": lambda who, _t, d: _answer(who, "reposted", d),
+    "answer.reply": lambda who, _t, d: _answer(who, "replied to", d),
     "user.add": lambda who, t, d: f"{who} added the user {t} as {d.get('role', '?')}",
     "user.remove": lambda who, t, _d: f"{who} removed the user {t}",
     "user.role": lambda who, t, d: f"{who} made {t} {d.get('role', '?')}",
