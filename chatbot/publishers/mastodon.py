@@ -88,6 +88,11 @@ def status_text(content: str) -> str:
     return html.unescape("".join(parser.parts)).strip()
 
 
+def _link(status: Any) -> str:
+    """A status's web page, or its ActivityPub id where the instance gives no page."""
+    return str(status.get("url") or status.get("uri", ""))
+
+
 def _detail(exc: Exception) -> str:
     args = [str(a) for a in getattr(exc, "args", ()) if a not in (None, "")]
     # MastodonAPIError args: (message, status, reason, error text); the last is the useful one.
@@ -200,13 +205,13 @@ class MastodonPublisher(Publisher):
         key = post.idempotency_key(self.account)
         if post.like_of is not None:  # favouriting twice is harmless: no key needed
             status = self._call(lambda: self.client.status_favourite(post.like_of), creates=False)
-            return Published(str(post.like_of), str(status.get("url") or status.get("uri", "")))
+            return Published(str(post.like_of), _link(status))
         if post.repost_of is not None:
             status = self._call(
                 lambda: self.client.status_reblog(post.repost_of, visibility=self.visibility),
                 creates=True,
             )
-            return Published(str(post.repost_of), str(status.get("url") or status.get("uri", "")))
+            return Published(str(post.repost_of), _link(status))
         limits = self.limits()
         length = mastodon_length(post.text, limits.url_weight)
         if length > limits.max_characters:
@@ -233,7 +238,7 @@ class MastodonPublisher(Publisher):
             ),
             creates=True,
         )
-        return Published(str(status["id"]), str(status.get("url") or status.get("uri", "")))
+        return Published(str(status["id"]), _link(status))
 
     def recent_posts(self, since: datetime) -> list[RemotePost]:
         account = self.account_id()
@@ -253,7 +258,7 @@ class MastodonPublisher(Publisher):
                     str(status["id"]),
                     "" if boosted else status_text(str(status.get("content") or "")),
                     created if isinstance(created, datetime) else None,
-                    str(status.get("url") or status.get("uri", "")),
+                    _link(status),
                     str(boosted["id"]) if boosted else None,
                 )
             )
@@ -271,7 +276,7 @@ class MastodonPublisher(Publisher):
             str(status["id"]),
             f"@{account.get('acct', '')}",
             status_text(str(status.get("content") or "")),
-            str(status.get("url") or status.get("uri", "")),
+            _link(status),
             created if isinstance(created, datetime) else None,
             str(reply_to) if reply_to else None,
         )
