@@ -368,15 +368,7 @@ class XServer(FakeServer):
             mine.sort(key=lambda t: (t.created_at, int(t.id)), reverse=True)
             data = []
             for tweet in mine[:limit]:
-                item: dict[str, Any] = {
-                    "id": tweet.id,
-                    "text": tweet.text,
-                    "created_at": _iso(tweet.created_at),
-                    "edit_history_tweet_ids": [tweet.id],
-                }
-                if tweet.retweet_of:
-                    item["referenced_tweets"] = [{"type": "retweeted", "id": tweet.retweet_of}]
-                data.append(item)
+                data.append(_tweet_json(tweet))
             body: dict[str, Any] = {"meta": {"result_count": len(data)}}
             if data:
                 body["data"] = data
@@ -409,16 +401,7 @@ class XServer(FakeServer):
             self.reads += len(found)
             data = []
             for tweet in found:
-                item: dict[str, Any] = {
-                    "id": tweet.id,
-                    "text": tweet.text,
-                    "author_id": tweet.author_id,
-                    "created_at": _iso(tweet.created_at),
-                    "edit_history_tweet_ids": [tweet.id],
-                }
-                if tweet.reply_to:
-                    item["referenced_tweets"] = [{"type": "replied_to", "id": tweet.reply_to}]
-                data.append(item)
+                data.append(_tweet_json(tweet))
             authors = {t.author_id for t in found}
             users = [
                 {"id": u.id, "name": u.username, "username": u.username}
@@ -540,6 +523,21 @@ class XServer(FakeServer):
         self.media[media_id] = {"bytes": len(content), "alt_text": None}
         reply = {"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(content)}}
         return self._send(h, 200, reply, user)
+
+
+def _tweet_json(tweet: Tweet) -> dict[str, Any]:
+    """A post as v2 lookups, timelines and search return it (with the fields asked for)."""
+    item: dict[str, Any] = {
+        "id": tweet.id,
+        "text": tweet.text,
+        "author_id": tweet.author_id,
+        "created_at": _iso(tweet.created_at),
+        "edit_history_tweet_ids": [tweet.id],
+    }
+    references = [("retweeted", tweet.retweet_of), ("replied_to", tweet.reply_to)]
+    if any(ref for _, ref in references):
+        item["referenced_tweets"] = [{"type": kind, "id": ref} for kind, ref in references if ref]
+    return item
 
 
 def _iso(at: datetime) -> str:
