@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dotenv import dotenv_values
 from pydantic import ValidationError
 
+from chatbot.configpath import find_config_path, load_dotenv_beside
 from chatbot.errors import ConfigError
 from chatbot.platforms import Platform, platform_named
 from chatbot.settings import Account, Settings
@@ -102,39 +102,6 @@ class Config:
     def platform(self, key: str) -> Platform:
         """The registry entry of account ``key``'s platform."""
         return platform_named(self.account(key).platform)
-
-
-def find_config_path(explicit: str | None = None, cwd: Path | None = None) -> Path:
-    cwd = cwd or Path.cwd()
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError("config file not found; check the --config path", path)
-        return path.resolve()
-    env = os.environ.get("CHATBOT_CONFIG")
-    if env:
-        path = Path(env)
-        if not path.is_file():
-            raise ConfigError("config file named by $CHATBOT_CONFIG not found", path)
-        return path.resolve()
-    for name in ("config.yaml", "config.example.yaml"):
-        candidate = cwd / name
-        if candidate.is_file():
-            return candidate.resolve()
-    raise ConfigError(
-        "no config file: pass --config PATH, set CHATBOT_CONFIG, or copy config.example.yaml "
-        "to config.yaml",
-        cwd,
-    )
-
-
-def load_dotenv_beside(path: Path) -> None:
-    """Load ``.env`` beside the config without overriding the real environment."""
-    env_file = path.parent / ".env"
-    if env_file.is_file():
-        for key, value in dotenv_values(env_file).items():
-            if value is not None and key not in os.environ:
-                os.environ[key] = value
 
 
 def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:

@@ -6,8 +6,10 @@ process has long since imported everything."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -64,7 +66,31 @@ def test_help_loads_no_command_module() -> None:
         check=True,
     )
     assert "rehearse" in result.stdout and "Steer a live chat" in result.stdout
-    assert "LOADED ['chatbot.cli.app']" in result.stdout
+    assert "LOADED ['chatbot.cli.app', 'chatbot.cli.remote']" in result.stdout
+
+
+def test_asking_a_running_worker_loads_neither_the_database_layer_nor_the_settings(
+    tmp_path: Path,
+) -> None:
+    """A forwarded control (``chatbot.cli.remote``) is click and the standard library: what
+    makes `chatbot chat pause` answer in tens of milliseconds while a worker runs."""
+    (tmp_path / "config.yaml").write_text("timezone: UTC\n")
+    probe = (
+        "import json, sys\n"
+        "from chatbot.cli.remote import forward\n"
+        "assert forward(['chat', 'pause', 'fr-chat']) is None\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    loaded = set(json.loads(out))
+    assert loaded & {*HEAVY, "sqlalchemy", "pydantic", "yaml", "rich", "dotenv"} == set()
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -126,16 +126,14 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.find_object(App).fail(f"error: {exc}")  # type: ignore[union-attr]
             ctx.exit(1)
         except OperationalError as exc:
             # The database went away mid-command (a server restart, a full disk): one line
             # saying so, not a traceback. The command's transaction was rolled back.
             first = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
-            click.secho(
-                f"error: the database failed: {first}; nothing was changed, try again",
-                fg="red",
-                err=True,
+            ctx.find_object(App).fail(  # type: ignore[union-attr]
+                f"error: the database failed: {first}; nothing was changed, try again"
             )
             ctx.exit(1)
 
@@ -151,11 +149,19 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Chat scheduler and content bot for advocacy campaigns."""
-    ctx.obj = App(config_path)
+    if not isinstance(ctx.obj, App):  # a worker running the command hands its own App
+        ctx.obj = App(config_path)
     ctx.call_on_close(ctx.obj.close)
 
 
 def main() -> None:
+    import sys
+
+    from chatbot.cli.remote import forward
+
+    code = forward(sys.argv[1:])  # a live control, run by the worker when one is running
+    if code is not None:
+        sys.exit(code)
     cli(prog_name="chatbot")
 
 

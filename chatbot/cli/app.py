@@ -3,8 +3,6 @@ the clock, and the console."""
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,13 +19,29 @@ if TYPE_CHECKING:  # loaded by the commands that use them, not at start-up
 
 
 class App:
-    def __init__(self, config_path: str | None, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        config_path: str | None,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        config: Config | None = None,
+        db: Database | None = None,
+        console: Console | None = None,
+        err: Console | None = None,
+        actor: str | None = None,
+    ):
+        """The keywords are for a command run inside the worker (``chatbot.engine.control``):
+        its config and database, borrowed (``close`` leaves them open), consoles that write
+        into the reply, and the actor of the process that asked."""
         self._config_path = config_path
-        self._config: Config | None = None
-        self._db: Database | None = None
+        self._config = config
+        self._db = db
+        self._owns_db = db is None
         self.clock = clock
-        self._console: Console | None = None
-        self._err: Console | None = None
+        self._console = console
+        self._err = err
+        self._actor = actor
+        self._captured = err is not None
 
     @property
     def console(self) -> Console:
@@ -70,13 +84,20 @@ class App:
     def now(self) -> datetime:
         return self.clock()
 
-    @staticmethod
-    def default_actor() -> str:
-        try:
-            return os.environ.get("CHATBOT_USER") or getpass.getuser()
-        except (KeyError, OSError):
-            return "unknown"
+    def fail(self, message: str) -> None:
+        """A one-line error for the person who ran the command."""
+        if self._err is not None and self._captured:
+            self._err.print(message, style="red", markup=False, highlight=False)
+        else:
+            import click
+
+            click.secho(message, fg="red", err=True)
+
+    def default_actor(self) -> str:
+        from chatbot.cli.remote import actor
+
+        return self._actor or actor()
 
     def close(self) -> None:
-        if self._db is not None:
+        if self._db is not None and self._owns_db:
             self._db.dispose()

@@ -37,7 +37,14 @@ def run_cmd(app: App, until_idle: bool, log_level: str) -> None:
     setup_logging(log_level)
     clock = SystemClock()
     publishers = build_publishers(app.config, clock, sys.stdout, app.db)
-    worker = Worker(app.config, app.db, publishers, clock, until_idle=until_idle)
+    worker = Worker(
+        app.config,
+        app.db,
+        publishers,
+        clock,
+        until_idle=until_idle,
+        serve_controls=app.config.settings.worker.control_socket,
+    )
     worker.install_signal_handlers()
     if not worker.run():
         # A send or a database call is still hanging past worker.stop_timeout. Everything is

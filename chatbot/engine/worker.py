@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from chatbot.config import Config
 from chatbot.db.session import Database
@@ -25,6 +26,9 @@ from chatbot.engine.jobqueue import JobQueue
 from chatbot.engine.notify import Notifier, Problems
 from chatbot.publishers.base import Publisher, PublishError, Unauthorized
 from chatbot.queue.accounts import sync_accounts
+
+if TYPE_CHECKING:
+    from chatbot.engine.control import ControlServer
 
 log = logging.getLogger("chatbot.worker")
 
@@ -37,10 +41,12 @@ class Worker:
         publishers: dict[str, Publisher],
         clock: Clock | None = None,
         until_idle: bool = False,
+        serve_controls: bool = False,
     ):
         """``publishers``: one per account, built by the caller (``chatbot run`` builds them
         from the config and the stored connections), as python-telegram-bot's Application is
-        handed its Bot."""
+        handed its Bot. ``serve_controls``: run the CLI's live controls on the control socket
+        (``chatbot.engine.control``)."""
         self.config = config
         self.db = db
         self.clock = clock or SystemClock()
@@ -79,6 +85,11 @@ class Worker:
             after_step=self._check_idle,
             on_success=self.problems.succeeded,
         )
+        self.control: ControlServer | None = None
+        if serve_controls:
+            from chatbot.engine.control import ControlServer
+
+            self.control = ControlServer(config, db, self.clock.now, self.jobqueue.wake_now)
 
     def _sent(self) -> None:
         # An original confirmed may make its reposts due: look again at once.
@@ -146,6 +157,8 @@ class Worker:
             extra={"event": "worker.started", "publisher": self.config.settings.publisher},
         )
         self.jobqueue.start()
+        if self.control is not None:
+            self.control.start()
         try:
             while self.stop_signal is None and not self.stop_event.wait(0.2):
                 pass
@@ -164,6 +177,8 @@ class Worker:
         ended; if not, the caller must exit without waiting for them."""
         stop_timeout = self.config.settings.worker.stop_timeout
         deadline = time.monotonic() + stop_timeout.total_seconds()
+        if self.control is not None:
+            self.control.close()  # a command under way is one short transaction: it ends
         self.dispatcher.stopping = True
         cycles_done = self.jobqueue.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         self.executor.shutdown(wait=False, cancel_futures=True)
