@@ -1,5 +1,5 @@
 """Live controls run by the running worker over its control socket (``chatbot.cli.remote`` and
-``chatbot.engine.control``): the same command, the same transaction and the same output as in
+``chatbot.cli.control``): the same command, the same transaction and the same output as in
 the CLI's own process; never run twice; never through a socket someone else could own."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from chatbot.cli import cli, remote
+from chatbot.cli.control import ControlServer
 from chatbot.db.models import AuditEntry, Chat
-from chatbot.engine.control import ControlServer
 from tests.enginekit import FR_QUESTIONS, Engine, fr_chat, make_engine
 from tests.xserver import XServer
 

@@ -19,6 +19,7 @@ FLOORS: dict[str, int] = {
     "timeutil": 0,
     "kinds": 0,
     "yamlmarks": 1,
+    "configpath": 1,
     "counting": 1,
     "settings": 2,
     "db": 2,

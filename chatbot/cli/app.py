@@ -30,7 +30,7 @@ class App:
         err: Console | None = None,
         actor: str | None = None,
     ):
-        """The keywords are for a command run inside the worker (``chatbot.engine.control``):
+        """The keywords are for a command run inside the worker (``chatbot.cli.control``):
         its config and database, borrowed (``close`` leaves them open), consoles that write
         into the reply, and the actor of the process that asked."""
         self._config_path = config_path

@@ -37,14 +37,12 @@ def run_cmd(app: App, until_idle: bool, log_level: str) -> None:
     setup_logging(log_level)
     clock = SystemClock()
     publishers = build_publishers(app.config, clock, sys.stdout, app.db)
-    worker = Worker(
-        app.config,
-        app.db,
-        publishers,
-        clock,
-        until_idle=until_idle,
-        serve_controls=app.config.settings.worker.control_socket,
-    )
+    control = None
+    if app.config.settings.worker.control_socket:
+        from chatbot.cli.control import ControlServer
+
+        control = ControlServer(app.config, app.db, clock.now)
+    worker = Worker(app.config, app.db, publishers, clock, until_idle=until_idle, control=control)
     worker.install_signal_handlers()
     if not worker.run():
         # A send or a database call is still hanging past worker.stop_timeout. Everything is

@@ -12,10 +12,11 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from chatbot.config import Config
 from chatbot.db.session import Database
@@ -27,10 +28,17 @@ from chatbot.engine.notify import Notifier, Problems
 from chatbot.publishers.base import Publisher, PublishError, Unauthorized
 from chatbot.queue.accounts import sync_accounts
 
-if TYPE_CHECKING:
-    from chatbot.engine.control import ControlServer
-
 log = logging.getLogger("chatbot.worker")
+
+
+class Control(Protocol):
+    """Serves commands while the worker runs; ``on_done`` is called after each one."""
+
+    on_done: Callable[[], None]
+
+    def start(self) -> bool: ...
+
+    def close(self, timeout: float) -> None: ...
 
 
 class Worker:
@@ -41,12 +49,12 @@ class Worker:
         publishers: dict[str, Publisher],
         clock: Clock | None = None,
         until_idle: bool = False,
-        serve_controls: bool = False,
+        control: Control | None = None,
     ):
         """``publishers``: one per account, built by the caller (``chatbot run`` builds them
         from the config and the stored connections), as python-telegram-bot's Application is
-        handed its Bot. ``serve_controls``: run the CLI's live controls on the control socket
-        (``chatbot.engine.control``)."""
+        handed its Bot. ``control``: what serves the CLI's live controls while the worker runs
+        (``chatbot.cli.control``); started with the timer, stopped first at shutdown."""
         self.config = config
         self.db = db
         self.clock = clock or SystemClock()
@@ -85,11 +93,9 @@ class Worker:
             after_step=self._check_idle,
             on_success=self.problems.succeeded,
         )
-        self.control: ControlServer | None = None
-        if serve_controls:
-            from chatbot.engine.control import ControlServer
-
-            self.control = ControlServer(config, db, self.clock.now, self.jobqueue.wake_now)
+        self.control = control
+        if control is not None:
+            control.on_done = self.jobqueue.wake_now  # act on a control at once, not next poll
 
     def _sent(self) -> None:
         # An original confirmed may make its reposts due: look again at once.
@@ -177,9 +183,9 @@ class Worker:
         ended; if not, the caller must exit without waiting for them."""
         stop_timeout = self.config.settings.worker.stop_timeout
         deadline = time.monotonic() + stop_timeout.total_seconds()
-        if self.control is not None:
-            self.control.close()  # a command under way is one short transaction: it ends
         self.dispatcher.stopping = True
+        if self.control is not None:  # a command under way is one short transaction
+            self.control.close(timeout=max(0.0, deadline - time.monotonic()) / 2)
         cycles_done = self.jobqueue.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         self.executor.shutdown(wait=False, cancel_futures=True)
         sends_done = self.dispatcher.wait_for_sends(max(0.0, deadline - time.monotonic()))
