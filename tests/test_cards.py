@@ -50,8 +50,8 @@ def test_777_on_white_fails_aa_for_normal_text_on_a_card(graphics: Path, tmp_pat
     assert checks["footer"].large  # 240 px on a 1600 px card shown 400 px wide: 60 px
 
 
-def test_contrast_is_measured_on_the_image_under_the_text(graphics: Path, tmp_path: Path) -> None:
-    # Left half white, right half black: white text over the white half fails.
+def _split_template(graphics: Path) -> None:
+    """Template ``split``: left half white, right half black; white text in each half."""
     image = Image.new("RGB", (1600, 900), "#000000")
     image.paste(Image.new("RGB", (800, 900), "#ffffff"), (0, 0))
     image.save(graphics / "split.png")
@@ -60,11 +60,42 @@ def test_contrast_is_measured_on_the_image_under_the_text(graphics: Path, tmp_pa
         "  - {name: text, box: [0.55, 0.1, 0.4, 0.3], color: white}\n"
         "  - {name: footer, box: [0.05, 0.6, 0.4, 0.3], color: white}\n"
     )
+
+
+def test_contrast_is_measured_on_the_image_under_the_text(graphics: Path, tmp_path: Path) -> None:
+    # White text over the white half fails.
+    _split_template(graphics)
     card = Renderer(graphics, tmp_path).render(
         "split", {"text": "on black", "footer": "on white"}, "x"
     )
     checks = {c.box: c.ratio for c in card.checks}
     assert checks == {"text": 21.0, "footer": 1.0}
+
+
+def test_a_cards_checks_are_kept_for_the_next_review_until_the_card_changes(
+    graphics: Path, tmp_path: Path
+) -> None:
+    """A review of unchanged content reads each card's measured contrast from beside the
+    cache instead of rendering it again; any change to what shapes the card measures anew."""
+    fields = {"text": "on black", "footer": "on white"}
+    _split_template(graphics)
+    renderer = Renderer(graphics, tmp_path / "cards")
+    measured = {c.box: c.ratio for c in renderer.checks("split", fields, "x")}
+    assert measured == {"text": 21.0, "footer": 1.0}
+    (record,) = (tmp_path / "cards" / "checks").glob("split-*.json")
+    # What is kept is what the next review reads: edited here, it is what comes back.
+    record.write_text(record.read_text().replace("21.0", "20.5"))
+    again = Renderer(graphics, tmp_path / "cards")
+    assert {c.box: c.ratio for c in again.checks("split", fields, "x")}["text"] == 20.5
+    # Other words, or another template, are another card: measured, not read.
+    assert {c.box for c in again.checks("split", {"text": "other"}, "x")} == {"text"}
+    template = graphics / "templates" / "split.yaml"
+    template.write_text(template.read_text().replace("0.55, 0.1", "0.56, 0.1"))
+    moved = Renderer(graphics, tmp_path / "cards")
+    assert {c.box: c.ratio for c in moved.checks("split", fields, "x")}["text"] == 21.0
+    # A record that cannot be read is measured again, not trusted.
+    record.write_text("not json")
+    assert {c.box: c.ratio for c in again.checks("split", fields, "x")}["text"] == 21.0
 
 
 @pytest.mark.parametrize(

@@ -68,3 +68,38 @@ def test_check_plan_and_apply_in_a_pipe_print_no_bar(
         result = example.run(command)
         assert result.exit_code == 0, result.output
         assert "reading" not in result.output and "reviewing:" not in result.output
+
+
+def test_content_commands_run_without_collector_pauses_and_restore_it(
+    example: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``check`` builds a heap of small objects that live until it ends; the cyclic collector
+    would scan them again and again (``chatbot.cli.bulk``). It is off during the command (at
+    most one collection, in click's set-up, where a pass-through would let dozens run), and
+    back on after it."""
+    import gc
+
+    from tests.test_queue import _blast
+
+    example.campaign("blast", _blast(400))
+
+    def collections_during_check() -> int:
+        started: list[int] = []
+
+        def record(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                started.append(info["generation"])
+
+        gc.callbacks.append(record)
+        try:
+            result = example.run("check")
+        finally:
+            gc.callbacks.remove(record)
+        assert "posts checked" in result.output
+        return len(started)
+
+    assert collections_during_check() <= 1
+    assert gc.isenabled()
+    with monkeypatch.context() as patched:  # the same check with the pause undone
+        patched.setattr(gc, "disable", lambda: None)
+        assert collections_during_check() > 5

@@ -41,6 +41,9 @@ class Card:
     flat: bool = False
 
 
+# Bump when what ``render`` measures changes: kept checks of an older measure are not reused.
+CHECKS_VERSION = 1
+
 # The card field that names its brand kit (set from the chat's or the account's ``brand``);
 # no template box has this name.
 BRAND_FIELD = "_brand"
@@ -118,6 +121,30 @@ class Renderer:
             handle.write(data)
         os.replace(tmp, path)
         return path, True
+
+    def checks(
+        self, name: str, fields: dict[str, str], platform: str, display_width: int = 400
+    ) -> list[TextCheck]:
+        """What the card rules judge (each box's size and contrast), kept beside the cached
+        PNGs: a review of unchanged content does not render its cards again (a blast with a
+        card on every post would render thousands). A card that does not fit is not kept:
+        rendering it again raises the same error."""
+        key = self.cache_key(name, fields, platform)[:20]
+        record = self.cache_dir / "checks" / f"{name}-{key}-{display_width}-v{CHECKS_VERSION}.json"
+        try:
+            return [TextCheck(**item) for item in json.loads(record.read_text())]
+        except (OSError, ValueError, TypeError):
+            pass  # not checked yet (or a record from elsewhere): render it
+        checks = self.render(name, fields, platform, display_width).checks
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=record.parent, prefix=record.stem, suffix=".tmp")
+            with os.fdopen(fd, "w") as handle:
+                json.dump([vars(c) for c in checks], handle)
+            os.replace(tmp, record)
+        except OSError:
+            pass  # a read-only cache only costs the next review a render
+        return checks
 
     def _background(
         self, template: CardTemplate, brand: Brand, size: tuple[int, int]

@@ -10,6 +10,7 @@ commands themselves.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -121,14 +122,17 @@ class _Group(click.Group):
             formatter.write_dl([(name, _shorten(text, limit)) for name, text in rows])
 
     def invoke(self, ctx: click.Context) -> Any:
-        from sqlalchemy.exc import OperationalError
-
         try:
             return super().invoke(ctx)
         except UserError as exc:
             ctx.find_object(App).fail(f"error: {exc}")  # type: ignore[union-attr]
             ctx.exit(1)
-        except OperationalError as exc:
+        except Exception as exc:
+            # Looked up, not imported: a command that never opened the database (check) must
+            # not load SQLAlchemy (a fifth of a second) just to name this exception.
+            errors = sys.modules.get("sqlalchemy.exc")
+            if errors is None or not isinstance(exc, errors.OperationalError):
+                raise
             # The database went away mid-command (a server restart, a full disk): one line
             # saying so, not a traceback. The command's transaction was rolled back.
             first = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
@@ -155,8 +159,6 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def main() -> None:
-    import sys
-
     from chatbot.cli.remote import forward
 
     code = forward(sys.argv[1:])  # a live control, run by the worker when one is running

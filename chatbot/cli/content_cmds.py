@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from chatbot.cli.app import App
+from chatbot.cli.bulk import bulk
 from chatbot.cli.progress import Steps
 from chatbot.content.load import ContentSet, load_content
 from chatbot.errors import ContentError, UserError, UserErrors
@@ -61,6 +62,7 @@ def _reviewed(
     help="text: one finding a line; json: a list of objects for machines.",
 )
 @pass_app
+@bulk
 def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
     """Review content against the vision rules; exit 1 on any error."""
     content, result = _reviewed(app, strict=False, paths=list(paths) or None)
@@ -220,6 +222,7 @@ def _blocking(result: Review) -> list[str]:
 
 @click.command("plan")
 @pass_app
+@bulk
 def plan_cmd(app: App) -> None:
     """Show what applying content would change in the queue; writes nothing."""
     from chatbot.queue.plan import compute_plan
@@ -241,6 +244,7 @@ def plan_cmd(app: App) -> None:
 @click.command("apply")
 @click.option("--by", default=None, help="Who is applying (recorded in the audit log).")
 @pass_app
+@bulk
 def apply_cmd(app: App, by: str | None) -> None:
     """Write the plan to the queue in one transaction (a second run changes nothing)."""
     from chatbot.queue.apply import apply_plan
@@ -269,6 +273,7 @@ def _content_hashes(app: App) -> tuple[dict[str, str], Review]:
 @click.option("--by", required=True, help="The reviewer's name.")
 @click.option("--note", default="", help="Why, or what was checked.")
 @pass_app
+@bulk
 def approve_cmd(app: App, item: str, by: str, note: str) -> None:
     """Approve a chat, a campaign (by id) or one post (by key or number)."""
     from chatbot.queue.review import approve

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from chatbot.cards.layout import CardFitError
 from chatbot.cards.render import Renderer
 from chatbot.cli.app import App
+from chatbot.cli.bulk import bulk
 from chatbot.content.load import load_content
 from chatbot.errors import ContentError, UserError, UserErrors
 
@@ -26,6 +27,7 @@ pass_app = click.make_pass_decorator(App)
     help="Folder for the PNG files (default: the cards_dir setting).",
 )
 @pass_app
+@bulk
 def render_cmd(app: App, paths: tuple[Path, ...], out_dir: Path | None) -> None:
     """Render the graphic cards that content asks for; unchanged cards come from the cache."""
     content = load_content(app.config, list(paths) or None)

@@ -72,6 +72,7 @@ def _sync_groups(session: Session, content: ContentSet, config: Config) -> None:
 # 1,000 rows a statement and 3.2 s at 100 (a longer statement costs more per row); SQLite
 # is the same at either.
 CHUNK = 100
+INSERT_CHUNK = 1000  # rows per executemany of a plain INSERT (see apply_plan)
 T = TypeVar("T")
 
 
@@ -111,17 +112,22 @@ def _values(spec: PostSpec, change: Change, by: str, now: datetime) -> dict[str,
     return values
 
 
-def _chunks(items: list[T]) -> Iterator[list[T]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
+def _chunks(items: list[T], size: int = CHUNK) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by the set of columns they set: one executemany needs the same ones."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())
 
 
 def _bulk_update(session: Session, rows: list[dict[str, Any]]) -> None:
     """UPDATE by primary key, grouped by the set of columns (one executemany each)."""
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        by_columns.setdefault(tuple(sorted(row)), []).append(row)
-    for group in by_columns.values():
+    for group in _by_columns(rows):
         for chunk in _chunks(group):
             session.execute(update(Post), chunk)
 
@@ -176,8 +182,16 @@ def apply_plan(
                     "updated_at": now,
                 }
             )
-    for chunk in _chunks(inserts):
-        for post_id, key in session.execute(insert(Post).returning(Post.id, Post.key), chunk):
+    # Inserted without RETURNING, then the new ids read back by key: psycopg converts a long
+    # statement's placeholders in Python at every execution, and an INSERT ... RETURNING of
+    # many rows is one long statement; a plain executemany is one short one. Measured on
+    # 10,000 new posts on PostgreSQL: 1.56 s with RETURNING, 0.41 s so.
+    connection = session.connection()
+    for group in _by_columns(inserts):
+        for chunk in _chunks(group, INSERT_CHUNK):
+            connection.execute(insert(Post), chunk)  # Core: no ORM bulk path
+    for chunk in _chunks([row["key"] for row in inserts]):
+        for post_id, key in session.execute(select(Post.id, Post.key).where(Post.key.in_(chunk))):
             ids[key] = post_id
     # Dependencies once every post has its id (an original may be new in this same apply).
     for change in plan.changes:

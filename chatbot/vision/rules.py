@@ -353,7 +353,7 @@ class CardContrast(Rule):
             yield Finding(post, "card.template", "error", message)
             return
         try:
-            card = renderer.render(post.card, post.fields, post.platform, opts.display_width)
+            checks = renderer.checks(post.card, post.fields, post.platform, opts.display_width)
         except MissingGlyphs as exc:
             yield Finding(post, "card.glyph", "error", f"card '{post.card}': {exc}")
             return
@@ -363,7 +363,7 @@ class CardContrast(Rule):
         except ContentError as exc:
             yield Finding(post, "card.template", "error", f"card '{post.card}': {exc}")
             return
-        for check in card.checks:
+        for check in checks:
             needed = opts.min_large if check.large else opts.min_normal
             if check.ratio < needed:
                 size = "large" if check.large else "normal"
