@@ -254,6 +254,53 @@ def test_cli_meets_a_locked_database_with_a_retry_then_one_line(project: Project
     holder.close()
 
 
+def test_threads_of_one_process_take_turns_at_sqlites_lock_without_waiting_on_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Writers in one process queue on the database's own turn (handed over at once), not on
+    SQLite's busy handler (which sleeps and retries); a turn held past ``lock_wait`` is the
+    same one-line DatabaseBusy, and nothing is written."""
+    from sqlalchemy import text
+
+    from chatbot.db.session import DatabaseBusy, open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'turns.db'}", lock_wait=0.3)
+    with db.write() as session:
+        session.execute(text("CREATE TABLE counter (n INTEGER)"))
+        session.execute(text("INSERT INTO counter VALUES (0)"))
+
+    def add_one(_: int) -> None:
+        with db.write() as session:
+            n = session.execute(text("SELECT n FROM counter")).scalar_one()
+            session.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(add_one, range(400)))
+    with db.read() as session:
+        assert session.execute(text("SELECT n FROM counter")).scalar_one() == 400
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_turn() -> None:
+        with db.write():
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_turn)
+    holder.start()
+    held.wait(10)
+    try:
+        with pytest.raises(DatabaseBusy, match="is busy"):
+            add_one(0)
+    finally:
+        release.set()
+        holder.join(10)
+    # It waited for its turn, not in SQLite's busy handler (which retries and says so).
+    assert not [r for r in caplog.records if getattr(r, "event", "") == "db.locked"]
+    with db.read() as session:
+        assert session.execute(text("SELECT n FROM counter")).scalar_one() == 400
+    db.dispose()
+
+
 @pytest.mark.parametrize("command", [["run"], ["web"]])
 @pytest.mark.parametrize("config", ["", "timezone: UTC\naccounts: {}\n"])
 def test_run_and_web_refuse_a_config_without_accounts(

@@ -414,3 +414,68 @@ def test_card_is_rendered_and_uploaded_with_its_alt_text(engine: Engine) -> None
     )
     cards = list((engine.root / "var" / "cards").glob("question-*.png"))
     assert len(cards) == 1 and engine.server.media[media_id]["bytes"] == cards[0].stat().st_size
+
+
+def test_outcomes_recorded_together_share_one_commit_and_a_bad_one_fails_alone(
+    engine: Engine,
+) -> None:
+    """Group commit (``claims._GroupCommit``): outcomes that arrive while one is being written
+    are written together in the next transaction; each is recorded as on its own, and one
+    that cannot be written fails only its own post."""
+    import threading
+
+    from sqlalchemy import event, select
+
+    from chatbot.db.models import Post
+
+    now = T0 + timedelta(hours=2)
+    store.promote_approved(engine.db, now)
+    with engine.db.read() as session:
+        ids = list(session.scalars(select(Post.id).where(Post.state == PostState.QUEUED)))
+    sending = claims.claim_many(engine.db, ids, now, timedelta(minutes=2))
+    assert len(sending) >= 4
+    group = claims._group_of(engine.db)
+
+    def finish_together(posts: list[claims.Sending], bad: str | None) -> tuple[dict, int]:  # type: ignore[type-arg]
+        commits: list[int] = []
+
+        def count(_conn: object) -> None:
+            commits.append(1)
+
+        event.listen(engine.db.engine, "commit", count)
+        with group._lock:  # a transaction is under way: what arrives now waits for the next
+            group._writing = True
+        results: dict[str, object] = {}
+
+        def finish(post: claims.Sending) -> None:
+            extra = {"no_such_column": 1} if post.key == bad else {}
+            try:
+                results[post.key] = claims.finish(
+                    engine.db, post.claim, now, PostState.POSTED, remote_id=f"r-{post.key}", **extra
+                )
+            except Exception as exc:
+                results[post.key] = exc
+
+        threads = [threading.Thread(target=finish, args=(post,)) for post in posts]
+        for thread in threads:
+            thread.start()
+        while len(group._pending) < len(posts):  # every outcome has arrived and waits
+            threading.Event().wait(0.01)
+        group._write_pending()  # the one under way ends: this thread writes what waits
+        for thread in threads:
+            thread.join(10)
+        event.remove(engine.db.engine, "commit", count)
+        return results, len(commits)
+
+    half = len(sending) // 2
+    results, commits = finish_together(sending[:half], None)
+    assert set(results.values()) == {True} and len(results) == half
+    assert commits == 1, "one transaction for all of them"
+    bad = sending[half].key
+    results, commits = finish_together(sending[half:], bad)
+    assert isinstance(results.pop(bad), Exception)
+    assert set(results.values()) == {True}
+    assert commits == len(sending) - half - 1, "the shared one failed: each again on its own"
+    assert engine.post(bad).state == PostState.SENDING, "left for its lease: never lost"
+    posted = [p.key for p in sending if p.key != bad]
+    assert {engine.post(key).state for key in posted} == {PostState.POSTED}

@@ -534,3 +534,20 @@ def test_missing_mastodon_or_bluesky_credentials_are_refused_at_start(
     monkeypatch.delenv("LFPM_ACCESS_TOKEN")
     with pytest.raises(ConfigError, match=r"'lfp_masto' \(platform mastodon\).*LFPM_ACCESS_TOKEN"):
         build_publishers(config, clock, None)
+
+
+def test_the_x_session_reads_proxies_from_the_environment_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """requests would scan the environment at every request; the session reads it when it is
+    made, so a proxy an operator sets still applies, and NO_PROXY still exempts a host."""
+    from chatbot.publishers.x_http import RoutedSession
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/org-ca.pem")
+    session = RoutedSession("https://api.x.com", 5.0)
+    assert session.proxies.get("https") == "http://proxy.example:3128"
+    assert session.verify == "/etc/ssl/certs/org-ca.pem"
+    assert not session.trust_env, "not looked up again at each request"
+    assert RoutedSession("http://127.0.0.1:8080", 5.0).proxies == {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,6 +125,12 @@ class Database:
             else self.engine
         )
         self._writer = sessionmaker(writer_engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Between processes its busy handler decides who is
+        # next, by sleeping and retrying (1, 2, 5, 10 ... 100 ms); between this process's own
+        # threads (a worker's sixteen send threads, each recording an outcome) a lock hands
+        # the turn over at once instead. Measured on a burst of 2,000 posts: without it, a
+        # third of the worker's time went into those sleeps.
+        self._write_turn = threading.RLock()
 
     def upgrade(self) -> None:
         """Create or migrate the schema to the newest revision."""
@@ -177,15 +184,28 @@ class Database:
         On SQLite the write lock is taken first (``BEGIN IMMEDIATE``); if another process holds
         it past the busy timeout, the begin is retried, and after ``lock_wait`` in all the
         caller gets ``DatabaseBusy`` (one line for a person), never a half-done change."""
-        with self._writer() as session:
-            try:
-                if self.is_sqlite:
+        if not self.is_sqlite:
+            with self._writer() as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+            return
+        if not self._write_turn.acquire(timeout=self.lock_wait):
+            raise self._busy()
+        try:
+            with self._writer() as session:
+                try:
                     self._take_write_lock(session)
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            self._write_turn.release()
 
     def _take_write_lock(self, session: Session) -> None:
         for attempt in range(1, LOCK_ATTEMPTS + 1):
@@ -200,7 +220,10 @@ class Database:
                     "database is locked; retrying",
                     extra={"event": "db.locked", "attempt": attempt},
                 )
-        raise DatabaseBusy(
+        raise self._busy()
+
+    def _busy(self) -> DatabaseBusy:
+        return DatabaseBusy(
             f"the database {self.safe_url} is busy: another process kept its write lock for "
             f"{self.lock_wait:g} s (a long command, or a stuck process?); nothing was changed. "
             "Try again, or raise database_lock_wait in the config"

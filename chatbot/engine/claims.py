@@ -14,6 +14,8 @@ account and the audit log when the platform paused or rate-limited it) is one tr
 from __future__ import annotations
 
 import secrets
+import threading
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -143,6 +145,97 @@ def claim_many(db: Database, post_ids: list[int], now: datetime, lease: timedelt
     return [found[pid] for pid in post_ids if pid in found]
 
 
+@dataclass
+class _Outcome:
+    claim: Claim
+    now: datetime
+    values: dict[str, Any]
+    account: tuple[str, dict[str, Any]] | None
+    audit_entry: tuple[str, str, str, dict[str, Any]] | None
+    done: threading.Event = field(default_factory=threading.Event)
+    recorded: bool = False
+    error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Outcomes recorded together when they arrive together (group commit).
+
+    In a burst the send threads finish posts faster than one transaction each can be
+    committed: SQLite takes one writer at a time, and PostgreSQL waits for the log to reach
+    the disk at every commit. So the thread that finds no transaction under way writes every
+    outcome that is waiting, its own and those that arrived meanwhile, in one transaction; the
+    others wait for theirs. Each outcome is the same statements as on its own, so what is
+    recorded is the same; only the commits are shared. If the shared transaction fails, each
+    outcome is tried again on its own, so one bad outcome fails only its own post."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._lock = threading.Lock()
+        self._pending: list[_Outcome] = []
+        self._writing = False
+
+    def record(self, outcome: _Outcome) -> bool:
+        with self._lock:
+            self._pending.append(outcome)
+            lead = not self._writing
+            self._writing = True
+        if lead:
+            self._write_pending()
+        else:
+            outcome.done.wait()
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.recorded
+
+    def _write_pending(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending, []
+                if not batch:
+                    self._writing = False
+                    return
+            try:
+                self._write(batch)
+            except BaseException:
+                for outcome in batch:  # each on its own: only a bad one fails
+                    try:
+                        self._write([outcome])
+                    except BaseException as exc:
+                        outcome.error = exc
+            finally:
+                for outcome in batch:
+                    outcome.done.set()
+
+    def _write(self, batch: list[_Outcome]) -> None:
+        with self.db.write() as session:
+            for outcome in batch:
+                claim = outcome.claim
+                result = session.execute(
+                    update(Post)
+                    .where(Post.id == claim.post_id, Post.claim_token == claim.token)
+                    .values(**outcome.values)
+                )
+                outcome.recorded = (getattr(result, "rowcount", 0) or 0) == 1
+                if outcome.account is not None:
+                    key, values = outcome.account
+                    session.execute(update(Account).where(Account.key == key).values(**values))
+                if outcome.audit_entry is not None:
+                    actor, action, target, detail = outcome.audit_entry
+                    audit(session, outcome.now, actor, action, target, **detail)
+
+
+_GROUPS: weakref.WeakKeyDictionary[Database, _GroupCommit] = weakref.WeakKeyDictionary()
+_GROUPS_LOCK = threading.Lock()
+
+
+def _group_of(db: Database) -> _GroupCommit:
+    with _GROUPS_LOCK:
+        group = _GROUPS.get(db)
+        if group is None:
+            group = _GROUPS[db] = _GroupCommit(db)
+        return group
+
+
 def finish(
     db: Database,
     claim: Claim,
@@ -157,28 +250,19 @@ def finish(
 ) -> bool:
     """Record an outcome if the claim is still ours (a lease may have expired meanwhile), with
     what it does to the account (``(key, values)``) and its audit entry (``(actor, action,
-    target, detail)``), in one transaction. ``values``/``more``: other columns of the post
-    (``attempts`` given back as if never claimed when nothing was sent)."""
-    with db.write() as session:
-        result = session.execute(
-            update(Post)
-            .where(Post.id == claim.post_id, Post.claim_token == claim.token)
-            .values(
-                state=state,
-                state_reason=reason,
-                claim_token=None,
-                lease_until=None,
-                updated_at=now,
-                **(values or {}),
-                **more,
-            )
-        )
-        if account is not None:
-            session.execute(update(Account).where(Account.key == account[0]).values(**account[1]))
-        if audit_entry is not None:
-            actor, action, target, detail = audit_entry
-            audit(session, now, actor, action, target, **detail)
-        return (getattr(result, "rowcount", 0) or 0) == 1
+    target, detail)``), in one transaction (shared with outcomes recorded at the same moment:
+    ``_GroupCommit``). ``values``/``more``: other columns of the post (``attempts`` given back
+    as if never claimed when nothing was sent). Returns whether it was recorded."""
+    columns: dict[str, Any] = {
+        "state": state,
+        "state_reason": reason,
+        "claim_token": None,
+        "lease_until": None,
+        "updated_at": now,
+        **(values or {}),
+        **more,
+    }
+    return _group_of(db).record(_Outcome(claim, now, columns, account, audit_entry))
 
 
 def release_claims(db: Database, claims: list[Claim], now: datetime) -> int:
