@@ -53,6 +53,10 @@ class Config:
         return self.resolve(self.settings.cards_dir)
 
     @property
+    def cache_dir(self) -> Path:
+        return self.resolve(self.settings.cache_dir)
+
+    @property
     def database_url(self) -> str:
         url = os.environ.get("DATABASE_URL") or self.settings.database_url
         prefix = "sqlite:///"

@@ -360,6 +360,11 @@ class Settings(_Strict):
     content_dir: str = Field("content", description="Folder of chats/, campaigns/, vision.yaml.")
     graphics_dir: str = Field("graphics", description="Folder of card templates and fonts.")
     cards_dir: str = Field("var/cards", description="Where rendered cards are written.")
+    cache_dir: str = Field(
+        "var/cache",
+        description="Where an apply keeps the posts it applied, so that applying the same files "
+        "again reads and reviews none of them (a second apply of a blast in under a second).",
+    )
     publisher: Literal["live", "dryrun"] = Field(
         "dryrun",
         description="dryrun records what would be posted for every account; live posts for real.",

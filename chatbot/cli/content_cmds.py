@@ -13,14 +13,13 @@ from rich.table import Table
 from chatbot.cli.app import App
 from chatbot.cli.bulk import bulk
 from chatbot.cli.progress import Steps
-from chatbot.content.load import ContentSet, load_content
+from chatbot.content.model import ContentSet
 from chatbot.errors import ContentError, UserError, UserErrors
 from chatbot.timeutil import zone
-from chatbot.vision import Review, review
-from chatbot.vision.base import format_findings
 
-if TYPE_CHECKING:  # the queue (and SQLAlchemy) load only for the commands that use them
+if TYPE_CHECKING:  # the queue (and SQLAlchemy), the loader and the rules load when used
     from chatbot.queue.plan import Plan
+    from chatbot.vision import Review
 
 pass_app = click.make_pass_decorator(App)
 
@@ -30,6 +29,8 @@ def _error_line(err: ContentError) -> str:
 
 
 def _review(app: App, content: ContentSet, steps: Steps | None = None) -> Review:
+    from chatbot.vision import review
+
     return review(
         content,
         app.config.settings.platforms,
@@ -46,6 +47,8 @@ def _reviewed(
     """Content (all, or ``paths``) loaded and reviewed, with a progress bar on a terminal if it
     takes a while. ``strict``: content errors end the command before the review."""
     with Steps(app.err) as steps:
+        from chatbot.content.load import load_content  # not for a second apply (see apply)
+
         content = load_content(app.config, paths, progress=steps)
         if strict and content.errors:
             raise UserErrors(list(content.errors))
@@ -97,6 +100,8 @@ def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
     else:
         for err in result.errors:
             click.echo(_error_line(err))
+        from chatbot.vision.base import format_findings
+
         for line in format_findings(result.findings):
             click.echo(line)
         errors = len(result.errors) + sum(f.level == "error" for f in result.findings)
@@ -215,6 +220,8 @@ def _print_reads(app: App, content: ContentSet) -> None:
 
 
 def _blocking(result: Review) -> list[str]:
+    from chatbot.vision.base import format_findings
+
     lines = [_error_line(e) for e in result.errors]
     lines += format_findings(f for f in result.findings if f.level == "error")
     return lines
@@ -247,14 +254,28 @@ def plan_cmd(app: App) -> None:
 @bulk
 def apply_cmd(app: App, by: str | None) -> None:
     """Write the plan to the queue in one transaction (a second run changes nothing)."""
+    from chatbot.queue import applied
     from chatbot.queue.apply import apply_plan
+    from chatbot.queue.plan import compute_plan
 
+    digest = applied.digest_of(app.config)
+    kept = applied.recall(app.config, digest)  # the same files as the last apply: its posts
+    if kept is not None:
+        posts, costs = kept
+        with app.db.read() as session:
+            plan = compute_plan(session, ContentSet(posts=posts), app.config, app.now(), costs)
+        if plan.is_empty:
+            app.console.print(
+                f"queue already matches the content ({plan.unchanged} posts); nothing written"
+            )
+            return
     content, result = _reviewed(app)
     blocking = _blocking(result)
     if blocking:
         raise UserError("nothing applied; fix these errors first:\n" + "\n".join(blocking))
     with app.db.write() as session:
         plan = apply_plan(session, content, app.config, app.now(), by or app.default_actor())
+    applied.remember(app.config, digest, content.posts)
     if plan.is_empty:
         app.console.print(
             f"queue already matches the content ({plan.unchanged} posts); nothing written"

@@ -1,9 +1,10 @@
-"""Reading content files and expanding them into posts, with errors that name file and line."""
+"""Reading content files and expanding them into posts, with errors that name file and line.
+
+``ContentSet`` (what a read gives) lives in ``model``; it is named here too for its users."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,28 +15,13 @@ from chatbot.content.amplify import amplify_posts
 from chatbot.content.campaign import campaign_posts
 from chatbot.content.chat import chat_posts
 from chatbot.content.located import located_error
-from chatbot.content.model import CampaignIn, ChatIn, PostSpec
+from chatbot.content.model import CampaignIn, ChatIn, ContentSet, PostSpec
+
+__all__ = ["ContentSet", "load_content", "validate_model", "vision_file"]
 from chatbot.errors import ContentError
 from chatbot.yamlmarks import LocatedYaml, PathKey, load_yaml
 
 M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass
-class ContentSet:
-    """Everything under ``content_dir``: expanded posts, the raw models and any errors."""
-
-    chats: dict[str, ChatIn] = field(default_factory=dict)
-    campaigns: dict[str, CampaignIn] = field(default_factory=dict)
-    posts: list[PostSpec] = field(default_factory=list)
-    errors: list[ContentError] = field(default_factory=list)
-    vision_path: Path | None = None
-
-    def post(self, key: str) -> PostSpec:
-        return next(p for p in self.posts if p.key == key)
-
-    def posts_of(self, group: str) -> list[PostSpec]:
-        return [p for p in self.posts if p.group == group]
 
 
 def validate_model(doc: LocatedYaml, model: type[M]) -> tuple[M | None, list[ContentError]]:

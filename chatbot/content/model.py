@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from chatbot.errors import ContentError
 from chatbot.platforms import platform_named
 from chatbot.timeutil import parse_clock_time, parse_duration
 
@@ -208,3 +209,20 @@ class PostSpec:
     @property
     def group(self) -> str:
         return self.chat or self.campaign or ""
+
+
+@dataclass
+class ContentSet:
+    """Everything under ``content_dir``: expanded posts, the raw models and any errors."""
+
+    chats: dict[str, ChatIn] = field(default_factory=dict)
+    campaigns: dict[str, CampaignIn] = field(default_factory=dict)
+    posts: list[PostSpec] = field(default_factory=list)
+    errors: list[ContentError] = field(default_factory=list)
+    vision_path: Path | None = None
+
+    def post(self, key: str) -> PostSpec:
+        return next(p for p in self.posts if p.key == key)
+
+    def posts_of(self, group: str) -> list[PostSpec]:
+        return [p for p in self.posts if p.group == group]

@@ -83,23 +83,8 @@ class Dispatcher:
 
     def _cycle(self) -> tuple[datetime | None, int]:
         now = self.clock.now()
-        store.promote_approved(self.db, now)
-        for post in store.skip_unapproved(self.db, now, self.windows["chat"]):
-            log.warning(
-                post.state_reason,
-                extra={"event": "post.skipped", "post": post.key, "account": post.account_key},
-            )
-            self.notify(
-                f"Post {post.key} skipped: not approved",
-                f"{post.state_reason}. Approve chat posts before they are due.",
-                post=post.key,
-                account=post.account_key,
-            )
-        for key in store.expire_leases(self.db, now):
-            log.warning(
-                "lease expired",
-                extra={"event": "post.unknown", "post": key, "state": PostState.UNKNOWN},
-            )
+        if store.housekeeping_due(self.db, now, self.windows["chat"]):
+            self._housekeeping(now)
         settings = self.config.settings.worker
         reconcile_due(
             self.db,
@@ -175,6 +160,25 @@ class Dispatcher:
         if following is not None:
             wake_at(following)
         return next_wake, claimed
+
+    def _housekeeping(self, now: datetime) -> None:
+        store.promote_approved(self.db, now)
+        for post in store.skip_unapproved(self.db, now, self.windows["chat"]):
+            log.warning(
+                post.state_reason,
+                extra={"event": "post.skipped", "post": post.key, "account": post.account_key},
+            )
+            self.notify(
+                f"Post {post.key} skipped: not approved",
+                f"{post.state_reason}. Approve chat posts before they are due.",
+                post=post.key,
+                account=post.account_key,
+            )
+        for key in store.expire_leases(self.db, now):
+            log.warning(
+                "lease expired",
+                extra={"event": "post.unknown", "post": key, "state": PostState.UNKNOWN},
+            )
 
     def _claim_and_send(self, eligible: list[store.Candidate], now: datetime) -> int:
         """Claim in batches no larger than the free send capacity, so that several workers

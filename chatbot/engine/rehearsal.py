@@ -20,8 +20,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 from chatbot.config import Config
-from chatbot.content.load import ContentSet
-from chatbot.content.model import PostSpec
+from chatbot.content.model import ContentSet, PostSpec
 from chatbot.db.models import Post, PostState
 from chatbot.db.session import open_database
 from chatbot.engine.clock import FakeClock

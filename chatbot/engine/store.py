@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from chatbot.db.audit import audit
@@ -32,6 +32,50 @@ class Candidate:
     original_state: str | None
     estimated_cost: float
     chat: str | None = None
+
+
+def _late_drafts(now: datetime, chat_window: timedelta) -> tuple[Any, ...]:
+    return (
+        Post.state == PostState.DRAFT,
+        Post.depends_on_id.is_(None),
+        Post.kind.in_(CHAT_KINDS),
+        Post.scheduled_at < now - chat_window,
+        _not_paused_chat(),
+    )
+
+
+def _orphans() -> Select[Any]:
+    original = aliased(Post)
+    return (
+        select(Post)
+        .join(original, Post.depends_on_id == original.id)
+        .where(
+            Post.state == PostState.DRAFT,
+            original.state.in_((PostState.FAILED, PostState.SKIPPED, PostState.CANCELLED)),
+        )
+    )
+
+
+def _expired(now: datetime) -> tuple[Any, ...]:
+    return (Post.state == PostState.SENDING, Post.lease_until < now)
+
+
+def housekeeping_due(db: Database, now: datetime, chat_window: timedelta) -> bool:
+    """Whether ``promote_approved``, ``skip_unapproved`` or ``expire_leases`` has anything to
+    do: one read, with their own conditions. Each is a write transaction, and on SQLite a
+    write waits for its turn behind the send threads recording outcomes; in a burst the cycle
+    runs dozens of times with nothing for them to do."""
+    with db.read() as session:
+        return bool(
+            session.scalar(
+                select(
+                    exists().where(Post.state == PostState.APPROVED)
+                    | exists().where(*_late_drafts(now, chat_window))
+                    | exists(_orphans().with_only_columns(Post.id))
+                    | exists().where(*_expired(now))
+                )
+            )
+        )
 
 
 def promote_approved(db: Database, now: datetime) -> int:
@@ -124,19 +168,8 @@ def skip_unapproved(db: Database, now: datetime, chat_window: timedelta) -> list
     voids an approval) can no longer go out: they are skipped with the reason, so the chat's
     "next" moves on and a person is told, instead of a draft waiting silently for ever. Drafts
     that follow an original which will never go out are skipped with it."""
-    original = aliased(Post)
     with db.write() as session:
-        late = list(
-            session.scalars(
-                select(Post).where(
-                    Post.state == PostState.DRAFT,
-                    Post.depends_on_id.is_(None),
-                    Post.kind.in_(CHAT_KINDS),
-                    Post.scheduled_at < now - chat_window,
-                    _not_paused_chat(),
-                )
-            )
-        )
+        late = list(session.scalars(select(Post).where(*_late_drafts(now, chat_window))))
         for post in late:
             post.state = PostState.SKIPPED
             post.state_reason = (
@@ -144,16 +177,7 @@ def skip_unapproved(db: Database, now: datetime, chat_window: timedelta) -> list
                 f"lateness window {int(chat_window.total_seconds())} s), so it was skipped"
             )
             post.updated_at = now
-        orphans = list(
-            session.scalars(
-                select(Post)
-                .join(original, Post.depends_on_id == original.id)
-                .where(
-                    Post.state == PostState.DRAFT,
-                    original.state.in_((PostState.FAILED, PostState.SKIPPED, PostState.CANCELLED)),
-                )
-            )
-        )
+        orphans = list(session.scalars(_orphans()))
         for post in orphans:
             post.state = PostState.SKIPPED
             post.state_reason = "its original will not go out, so there is nothing to follow"
@@ -215,11 +239,7 @@ def set_state(
 def expire_leases(db: Database, now: datetime) -> list[str]:
     """Posts left in ``sending`` by a worker that vanished: their outcome is unknown."""
     with db.write() as session:
-        rows = list(
-            session.scalars(
-                select(Post).where(Post.state == PostState.SENDING, Post.lease_until < now)
-            )
-        )
+        rows = list(session.scalars(select(Post).where(*_expired(now))))
         for post in rows:
             post.state = PostState.UNKNOWN
             post.state_reason = "the worker sending it stopped before recording the outcome"

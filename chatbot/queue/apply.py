@@ -15,8 +15,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from chatbot.config import Config
-from chatbot.content.load import ContentSet
-from chatbot.content.model import PostSpec
+from chatbot.content.model import ContentSet, PostSpec
 from chatbot.db.audit import audit
 from chatbot.db.models import Approval, Campaign, Chat, Post, PostState
 from chatbot.queue.accounts import sync_accounts

@@ -15,8 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from chatbot.config import Config
-from chatbot.content.load import ContentSet
-from chatbot.content.model import PostSpec
+from chatbot.content.model import ContentSet, PostSpec
 from chatbot.db.models import SENT_STATES, Post, PostState
 from chatbot.kinds import ACTION_KINDS
 from chatbot.queue.cost import estimate_cost
@@ -111,7 +110,7 @@ class Plan:
         return counts
 
 
-def _spec_cost(spec: PostSpec, config: Config) -> float:
+def spec_cost(spec: PostSpec, config: Config) -> float:
     return estimate_cost(
         spec.platform,
         spec.kind,
@@ -125,12 +124,20 @@ def _keep(spec: PostSpec, post: Existing, fields: tuple[str, ...], note: str) ->
     return Change("keep", spec.key, spec.account, spec, post, fields, note=note)
 
 
-def compute_plan(session: Session, content: ContentSet, config: Config, now: datetime) -> Plan:
+def compute_plan(
+    session: Session,
+    content: ContentSet,
+    config: Config,
+    now: datetime,
+    costs: dict[str, float] | None = None,
+) -> Plan:
+    """``costs``: each post's estimated cost by key, when already known (kept by the last
+    apply of the same files: ``applied``); else estimated here."""
     existing = read_queue(session)
     plan = Plan(queue=existing)
     wanted = {spec.key: spec for spec in content.posts}
     for spec in content.posts:
-        cost = _spec_cost(spec, config)
+        cost = costs[spec.key] if costs is not None else spec_cost(spec, config)
         post = existing.get(spec.key)
         if (
             post is not None
@@ -219,7 +226,7 @@ def weekly_summary(content: ContentSet, config: Config, now: datetime, tz: ZoneI
         bucket[spec.account] += 1
         if urls_in(spec.text):
             week.links[spec.account] += 1
-        week.cost[spec.account] += _spec_cost(spec, config)
+        week.cost[spec.account] += spec_cost(spec, config)
     return [weeks[k] for k in sorted(weeks)]
 
 

@@ -3,7 +3,6 @@ the limit, and the vision findings (computed once per version of the content fil
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from chatbot.config import Config
+from chatbot.content.digest import content_digest
 from chatbot.content.load import ContentSet, load_content
 from chatbot.platforms import DEFAULT_PLATFORM, platform_named
 from chatbot.text import weighted_length
@@ -49,27 +49,6 @@ def length_of(text: str, platform: str, limit: int) -> tuple[int, bool]:
 
 class ReviewPending(Exception):
     """The whole-content review is still running (a large queue); the page says so."""
-
-
-def content_digest(config: Config) -> str:
-    """What the review depends on: the config, every content file's bytes, and the graphics
-    (templates, brand kit, fonts, logos) by name, size and time. Cheap next to a review."""
-    digest = hashlib.sha256()
-    for path in (config.path,):
-        digest.update(path.read_bytes() if path.is_file() else b"")
-    root = config.content_dir
-    if root.is_dir():
-        for path in sorted(p for p in root.rglob("*.y*ml") if p.is_file()):
-            digest.update(str(path.relative_to(root)).encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    graphics = config.graphics_dir
-    if graphics.is_dir():
-        for path in sorted(p for p in graphics.rglob("*") if p.is_file()):
-            stat = path.stat()
-            digest.update(
-                f"{path.relative_to(graphics)}|{stat.st_size}|{stat.st_mtime_ns}".encode()
-            )
-    return digest.hexdigest()
 
 
 # One review per version of the content, shared by every app (and gunicorn thread) in the
