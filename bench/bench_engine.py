@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,22 @@ def drop_db(name: str | None) -> None:
 
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every core since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _busy_between(ticks: list[tuple[float, int, int]], start: float, end: float) -> float:
+    """The share of both cores busy between two moments, from the samples around them."""
+    inside = [t for t in ticks if start - 0.05 <= t[0] <= end + 0.05] or ticks[-2:]
+    if len(inside) < 2:
+        return float("nan")
+    (_, busy0, total0), (_, busy1, total1) = inside[0], inside[-1]
+    return (busy1 - busy0) / max(1, total1 - total0)
 
 
 def _rss_mib(pid: int) -> float:
@@ -104,6 +121,16 @@ def scenario(
         parts = [f"bench-{part}" for part in range(-(-posts // 2000))]
         for args in (["apply"], *(["approve", part, "--by", "bench"] for part in parts)):
             subprocess.run([*cli, *args], env=env, check=True, capture_output=True)
+        worker_cpu = 0.0
+        ticks: list[tuple[float, int, int]] = []  # (wall time, busy, total) every 50 ms
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.05):
+                ticks.append((time.time(), *_cpu_ticks()))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         procs = [
             subprocess.Popen(
                 [*cli, "run", "--until-idle", "--log-level", "WARNING"],
@@ -127,8 +154,11 @@ def scenario(
                 time.sleep(0.05)
             proc.returncode = os.waitstatus_to_exitcode(status)
             peak_kib = max(peak_kib, usage.ru_maxrss)
+            worker_cpu += usage.ru_utime + usage.ru_stime
             if proc.returncode != 0:
                 raise SystemExit(f"worker exited {proc.returncode}")
+        sampling.set()
+        sampler.join()
         due_by_text = {texts[i]: start + spread * (i / posts) for i in range(posts)}
         created = [(t.created_at, due_by_text[t.text]) for t in server.tweets.values()]
         if len(created) != posts or len({t.text for t in server.tweets.values()}) != posts:
@@ -144,6 +174,9 @@ def scenario(
             "max": max(lateness),
             "throughput": posts / span,
             "peak_mib": peak_kib / 1024,
+            # every process (workers, this one's loopback X server, PostgreSQL) while it ran
+            "cpu_busy": _busy_between(ticks, first.timestamp(), last.timestamp()),
+            "worker_cpu_ms": worker_cpu * 1000 / posts,
         }
     finally:
         server.stop()
@@ -238,7 +271,9 @@ def main() -> None:
             print(
                 f"{shape:6} {kind:10} workers={workers}: lateness p50 {result['p50']:.0f} ms, "
                 f"p99 {result['p99']:.0f} ms, max {result['max']:.0f} ms, "
-                f"{result['throughput']:.0f} posts/s, peak {result['peak_mib']:.0f} MiB "
+                f"{result['throughput']:.0f} posts/s, peak {result['peak_mib']:.0f} MiB, "
+                f"CPU busy {result['cpu_busy']:.0%}, worker CPU {result['worker_cpu_ms']:.1f} "
+                "ms/post "
                 f"({time.monotonic() - started:.0f} s)",
                 flush=True,
             )
@@ -249,15 +284,20 @@ def main() -> None:
         "(real HTTP, OAuth 1.0a), 16 send threads per worker. *Burst*: all due at the same "
         "instant. *Spread*: due evenly over 40 s (*steady*: the same with 200 posts, 5 a "
         "second). Lateness = server-side creation time minus "
-        "due time. Throughput = posts / (last creation - first creation).\n",
+        "due time. Throughput = posts / (last creation - first creation). *CPU busy*: both "
+        "cores, every process (the workers, the loopback X server, PostgreSQL) from the "
+        "workers' start to their exit; *worker CPU*: the workers' own CPU time per post. A "
+        "burst that keeps both cores busy is bound by this machine's CPU, which more workers "
+        "cannot add to.\n",
         "| shape | database | workers | lateness p50 | p99 | max | throughput "
-        "| peak RSS / worker |",
-        "|---|---|---|---|---|---|---|---|",
+        "| CPU busy | worker CPU / post | peak RSS / worker |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for shape, kind, workers, r in rows:
         body.append(
             f"| {shape} | {kind} | {workers} | {r['p50']:.0f} ms | {r['p99']:.0f} ms | "
-            f"{r['max']:.0f} ms | {r['throughput']:.0f} posts/s | {r['peak_mib']:.0f} MiB |"
+            f"{r['max']:.0f} ms | {r['throughput']:.0f} posts/s | {r['cpu_busy']:.0%} | "
+            f"{r['worker_cpu_ms']:.1f} ms | {r['peak_mib']:.0f} MiB |"
         )
     write_section("engine-steady" if args.steady else "engine", "\n".join(body))
 

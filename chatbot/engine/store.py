@@ -186,38 +186,36 @@ def skip_unapproved(db: Database, now: datetime, chat_window: timedelta) -> list
 
 
 def next_due(db: Database, now: datetime) -> datetime | None:
-    """The earliest future moment something may become due (for the timer)."""
+    """The earliest future moment something may become due (for the timer): one statement
+    (five scalar subqueries), run at the end of every cycle."""
+    times = (
+        select(func.min(Post.scheduled_at))
+        .where(
+            Post.state == PostState.QUEUED,
+            Post.held.is_(False),
+            Post.depends_on_id.is_(None),
+            Post.scheduled_at > now,
+            _not_paused_chat(),
+        )
+        .scalar_subquery(),
+        select(func.min(Post.next_attempt_at))
+        .where(
+            Post.state.in_((PostState.QUEUED, PostState.UNKNOWN)),
+            Post.held.is_(False),
+            Post.next_attempt_at > now,
+        )
+        .scalar_subquery(),
+        select(func.min(Account.rate_limited_until))
+        .where(Account.rate_limited_until > now)
+        .scalar_subquery(),
+        select(func.min(Post.lease_until)).where(Post.state == PostState.SENDING).scalar_subquery(),
+        select(func.min(Post.next_attempt_at))
+        .where(Post.state == PostState.UNKNOWN, Post.held.is_(False))
+        .scalar_subquery(),
+    )
     with db.read() as session:
-        times = [
-            session.scalar(
-                select(func.min(Post.scheduled_at)).where(
-                    Post.state == PostState.QUEUED,
-                    Post.held.is_(False),
-                    Post.depends_on_id.is_(None),
-                    Post.scheduled_at > now,
-                    _not_paused_chat(),
-                )
-            ),
-            session.scalar(
-                select(func.min(Post.next_attempt_at)).where(
-                    Post.state.in_((PostState.QUEUED, PostState.UNKNOWN)),
-                    Post.held.is_(False),
-                    Post.next_attempt_at > now,
-                )
-            ),
-            session.scalar(
-                select(func.min(Account.rate_limited_until)).where(Account.rate_limited_until > now)
-            ),
-            session.scalar(
-                select(func.min(Post.lease_until)).where(Post.state == PostState.SENDING)
-            ),
-            session.scalar(
-                select(func.min(Post.next_attempt_at)).where(
-                    Post.state == PostState.UNKNOWN, Post.held.is_(False)
-                )
-            ),
-        ]
-    future = [max(t, now) for t in times if t is not None]
+        row = session.execute(select(*times)).one()
+    future = [max(t, now) for t in row if t is not None]
     return min(future) if future else None
 
 

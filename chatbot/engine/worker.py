@@ -8,6 +8,7 @@ in ``sending``; their lease expires and they are reconciled against the timeline
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -158,6 +159,12 @@ class Worker:
         with self.db.write() as session:
             sync_accounts(session, self.config)
         self._check_accounts()
+        # Everything loaded so far (the libraries, the config, the publishers) lives as long as
+        # the worker: frozen out of the cyclic collector's reach, so that a full collection
+        # scans only what the worker makes while it runs, not the whole heap (a pause of tens
+        # of milliseconds, measured as the tail of a busy chat night's lateness).
+        gc.collect()
+        gc.freeze()
         log.info(
             "worker started",
             extra={"event": "worker.started", "publisher": self.config.settings.publisher},
