@@ -285,8 +285,9 @@ def main() -> None:
         "instant. *Spread*: due evenly over 40 s (*steady*: the same with 200 posts, 5 a "
         "second). Lateness = server-side creation time minus "
         "due time. Throughput = posts / (last creation - first creation). *CPU busy*: both "
-        "cores, every process (the workers, the loopback X server, PostgreSQL) from the "
-        "workers' start to their exit; *worker CPU*: the workers' own CPU time per post. A "
+        "cores, every process (the workers, the loopback X server, PostgreSQL) between the "
+        "first post's creation and the last; *worker CPU*: the workers' own CPU time per post, "
+        "start to exit (in a spread, mostly the timer's checks while waiting). A "
         "burst that keeps both cores busy is bound by this machine's CPU, which more workers "
         "cannot add to.\n",
         "| shape | database | workers | lateness p50 | p99 | max | throughput "
