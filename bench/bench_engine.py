@@ -287,7 +287,7 @@ def main() -> None:
         "due time. Throughput = posts / (last creation - first creation). *CPU busy*: both "
         "cores, every process (the workers, the loopback X server, PostgreSQL) between the "
         "first post's creation and the last; *worker CPU*: the workers' own CPU time per post, "
-        "start to exit (in a spread, mostly the timer's checks while waiting). A "
+        "start to exit, start-up and the wait for the first due time included. A "
         "burst that keeps both cores busy is bound by this machine's CPU, which more workers "
         "cannot add to.\n",
         "| shape | database | workers | lateness p50 | p99 | max | throughput "
