@@ -259,3 +259,18 @@ def test_a_host_command_reaches_a_running_worker_process(engine: Engine, runtime
     assert [(e["command"], e["code"]) for e in served] == [("chat pause", 0)]
     assert actions(engine) == [("host-ana", "chat.pause")]
     assert not path.exists()
+
+
+def test_a_socket_path_too_long_for_unix_sockets_means_commands_run_themselves(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A Unix socket's path is at most 107 bytes: a deep runtime directory is said once in
+    the worker's log, and each command runs in its own process."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    server = ControlServer(engine.config, engine.db, engine.clock.now)
+    assert not server.start()
+    server.close()
+    assert forward(engine, "chat", "pause", "fr-chat")[0] is None
+    assert chat_row(engine).paused_at is None
