@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -133,7 +134,7 @@ def scenario(
         sampler.start()
         procs = [
             subprocess.Popen(
-                [*cli, "run", "--until-idle", "--log-level", "WARNING"],
+                [*cli, "run", "--log-level", "WARNING"],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -141,6 +142,18 @@ def scenario(
             for _ in range(workers)
         ]
         peak_kib = 0
+
+        def stop_when_all_sent() -> None:
+            # Workers as deployed (`chatbot run`, not `--until-idle`, which looks again after
+            # every send to notice it is done): stopped with SIGTERM once every post exists.
+            while len(server.tweets) < posts and all(p.poll() is None for p in procs):
+                time.sleep(0.05)
+            time.sleep(1.0)
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+
+        threading.Thread(target=stop_when_all_sent, daemon=True).start()
         for index, proc in enumerate(procs):
             while True:
                 # The first worker's memory is sampled while it runs (per-post mode).
@@ -281,7 +294,8 @@ def main() -> None:
     body = [
         "## Posting engine (`bench/bench_engine.py`)\n",
         f"{posts} posts over {ACCOUNTS} X accounts against the loopback X-compatible server "
-        "(real HTTP, OAuth 1.0a), 16 send threads per worker. *Burst*: all due at the same "
+        "(real HTTP, OAuth 1.0a), 16 send threads per worker; the workers run as deployed "
+        "(`chatbot run`, stopped by SIGTERM once every post exists). *Burst*: all due at the same "
         "instant. *Spread*: due evenly over 40 s (*steady*: the same with 200 posts, 5 a "
         "second). Lateness = server-side creation time minus "
         "due time. Throughput = posts / (last creation - first creation). *CPU busy*: both "

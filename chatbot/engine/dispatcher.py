@@ -39,7 +39,12 @@ class Dispatcher:
         notify: Callable[..., None],
         executor: Executor | None = None,
         on_sent: Callable[[], None] | None = None,
+        wake_when_drained: bool = True,
     ):
+        """``wake_when_drained``: look again when the last send under way ends, so that a
+        worker run ``--until-idle`` sees at once that nothing is left. A worker that runs for
+        good does not need it (an outcome changes the posts table, which its refresh check
+        notices), and it would run a second whole cycle for every post of a spread."""
         self.db = db
         self.config = config
         self.publishers = publishers
@@ -47,6 +52,7 @@ class Dispatcher:
         self.notify = notify
         self.executor = executor
         self.on_sent = on_sent
+        self.wake_when_drained = wake_when_drained
         worker = config.settings.worker
         self.lease = worker.lease
         self.reconcile_delay = worker.reconcile_delay
@@ -290,11 +296,13 @@ class Dispatcher:
                 self._sends_done.notify_all()
             # Look again at once when this send can make something due (a repost waiting on
             # this original, the next chat post of its lane, posts left unclaimed for lack of
-            # send capacity: see refill), and when it was the last one under way: a cycle that
-            # ran while it was finishing saw it in flight (so `--until-idle` could not stop
-            # then), and with nothing left to change, no timer would look again until its
-            # lease ran out.
+            # send capacity: see refill), and, for `--until-idle`, when it was the last one
+            # under way: a cycle that ran while it was finishing saw it in flight, so the
+            # worker could not stop then. (For a worker that runs for good, a time this
+            # outcome set, a retry or a reconcile, is seen by the refresh check, which notices
+            # every change to the posts table, within worker.refresh.)
             waiting = lane is not None and self.waiting_in_lane
+            drained = drained and self.wake_when_drained
             if self.on_sent is not None and (unblocks or refill or waiting or drained):
                 self.on_sent()
 

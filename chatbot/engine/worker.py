@@ -75,6 +75,7 @@ class Worker:
             self.notifier,
             self.executor,
             on_sent=self._sent,
+            wake_when_drained=until_idle,
         )
         # Imported here: a command that never runs the worker does not load it.
         from chatbot.answers.follower import Follower
