@@ -156,13 +156,13 @@ class ControlServer:
         except (OSError, ValueError):
             return  # cut short: nothing was run, and the CLI runs it itself
         reply = self.run(request)
+        if reply.get("ran"):
+            self.on_done()  # the worker looks at the queue while the answer goes back
         try:
             conn.settimeout(remote.REPLY_TIMEOUT)
             remote.write_message(conn, reply)
         except OSError:
             pass  # the CLI tells its user it may have been done
-        if reply.get("ran"):
-            self.on_done()
 
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one request; the reply holds the exit code and what the command printed."""
