@@ -264,7 +264,9 @@ def test_threads_of_one_process_take_turns_at_sqlites_lock_without_waiting_on_it
 
     from chatbot.db.session import DatabaseBusy, open_database
 
-    db = open_database(f"sqlite:///{tmp_path / 'turns.db'}", lock_wait=0.3)
+    # Sixteen writers queue for their turn: the default wait, as a worker has it (a short one
+    # could run out while the machine is busy, which is not what this part is about).
+    db = open_database(f"sqlite:///{tmp_path / 'turns.db'}")
     with db.write() as session:
         session.execute(text("CREATE TABLE counter (n INTEGER)"))
         session.execute(text("INSERT INTO counter VALUES (0)"))
@@ -278,6 +280,8 @@ def test_threads_of_one_process_take_turns_at_sqlites_lock_without_waiting_on_it
         list(pool.map(add_one, range(400)))
     with db.read() as session:
         assert session.execute(text("SELECT n FROM counter")).scalar_one() == 400
+    db.dispose()
+    db = open_database(f"sqlite:///{tmp_path / 'turns.db'}", lock_wait=0.3)
     held, release = threading.Event(), threading.Event()
 
     def hold_the_turn() -> None:
