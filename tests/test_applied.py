@@ -10,8 +10,9 @@ import sys
 
 from sqlalchemy import select, update
 
-from chatbot.config import load_config
+from chatbot.config import Config, load_config
 from chatbot.content.load import load_content
+from chatbot.content.model import PostSpec
 from chatbot.db.models import Post, PostState
 from chatbot.db.session import open_database
 from chatbot.queue import applied
@@ -19,12 +20,16 @@ from chatbot.queue.plan import spec_cost
 from tests.conftest import ROOT, Project
 
 
+def costs_of(config: Config, posts: list[PostSpec]) -> dict[str, float]:
+    return {p.key: spec_cost(p, config) for p in posts}
+
+
 def test_kept_posts_are_the_posts_the_files_expand_to(example: Project) -> None:
     config = load_config(str(example.config_path))
     posts = load_content(config).posts
     digest = applied.digest_of(config)
     assert applied.recall(config, digest) is None, "nothing kept yet"
-    applied.remember(config, digest, posts)
+    applied.remember(config, digest, posts, costs_of(config, posts))
     kept = applied.recall(config, digest)
     assert kept is not None and kept[0] == posts
     assert kept[1] == {p.key: spec_cost(p, config) for p in posts}
@@ -33,7 +38,8 @@ def test_kept_posts_are_the_posts_the_files_expand_to(example: Project) -> None:
 def test_any_change_to_what_the_posts_are_made_of_is_another_digest(example: Project) -> None:
     config = load_config(str(example.config_path))
     digest = applied.digest_of(config)
-    applied.remember(config, digest, load_content(config).posts)
+    posts = load_content(config).posts
+    applied.remember(config, digest, posts, costs_of(config, posts))
     chat = next((example.root / "content" / "chats").glob("*.yaml"))
     original = chat.read_text()
     chat.write_text(original.replace("text:", "text: Edited", 1))
@@ -53,7 +59,7 @@ def test_posts_read_while_a_file_changed_are_not_kept(example: Project) -> None:
     posts = load_content(config).posts
     chat = next((example.root / "content" / "chats").glob("*.yaml"))
     chat.write_text(chat.read_text() + "\n# edited during the apply\n")
-    applied.remember(config, before, posts)
+    applied.remember(config, before, posts, costs_of(config, posts))
     assert applied.recall(config, before) is None
     assert not list(config.cache_dir.glob("applied-*.json"))
 
@@ -61,7 +67,8 @@ def test_posts_read_while_a_file_changed_are_not_kept(example: Project) -> None:
 def test_a_kept_file_that_cannot_be_read_is_not_trusted(example: Project) -> None:
     config = load_config(str(example.config_path))
     digest = applied.digest_of(config)
-    applied.remember(config, digest, load_content(config).posts)
+    posts = load_content(config).posts
+    applied.remember(config, digest, posts, costs_of(config, posts))
     (kept,) = config.cache_dir.glob("applied-*.json")
     for broken in ("not json", json.dumps({"format": 99}), json.dumps({"format": 1})):
         kept.write_text(broken)

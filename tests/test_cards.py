@@ -305,3 +305,18 @@ def test_the_same_card_rendered_by_several_threads_at_once(graphics: Path, tmp_p
         thread.join(30)
     assert errors == [] and len(set(results)) == 1 and len(results) == 8
     assert list((tmp_path / "cards").glob("*.tmp")) == []
+
+
+def test_a_write_that_fails_leaves_neither_half_a_file_nor_its_temporary(tmp_path: Path) -> None:
+    """``write_atomically`` (cards, their checks and the kept posts): the old file or the whole
+    new one, and nothing else left in the folder."""
+    from chatbot.files import write_atomically
+
+    target = tmp_path / "cache" / "card.png"
+    write_atomically(target, b"first")
+    write_atomically(target, b"second")
+    assert target.read_bytes() == b"second"
+    with pytest.raises(TypeError):
+        write_atomically(target, "not bytes")  # type: ignore[arg-type]
+    assert target.read_bytes() == b"second"
+    assert [p.name for p in target.parent.iterdir()] == ["card.png"]

@@ -18,6 +18,7 @@ FLOORS: dict[str, int] = {
     "errors": 0,
     "timeutil": 0,
     "kinds": 0,
+    "files": 0,
     "yamlmarks": 1,
     "configpath": 1,
     "counting": 1,

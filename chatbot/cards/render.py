@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +18,7 @@ from chatbot.cards.contrast import contrast_ratio, is_large_text
 from chatbot.cards.fonts import FontChain
 from chatbot.cards.layout import Fitted, fit
 from chatbot.cards.template import Brand, CardTemplate, load_brand, load_template
+from chatbot.files import write_atomically
 from chatbot.platforms import platform_named
 
 
@@ -112,14 +112,9 @@ class Renderer:
         if path.is_file():
             return path, False
         card = self.render(name, fields, platform)
-        data = encode(card.image, platform, palette=card.flat)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Send threads may render the same card at once: each writes its own temporary file,
-        # and the atomic rename makes either copy (they are byte-identical) the cached one.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        # Send threads may render the same card at once: either copy (they are byte-identical)
+        # becomes the cached one.
+        write_atomically(path, encode(card.image, platform, palette=card.flat))
         return path, True
 
     def checks(
@@ -136,14 +131,8 @@ class Renderer:
         except (OSError, ValueError, TypeError):
             pass  # not checked yet (or a record from elsewhere): render it
         checks = self.render(name, fields, platform, display_width).checks
-        try:
-            record.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=record.parent, prefix=record.stem, suffix=".tmp")
-            with os.fdopen(fd, "w") as handle:
-                json.dump([vars(c) for c in checks], handle)
-            os.replace(tmp, record)
-        except OSError:
-            pass  # a read-only cache only costs the next review a render
+        with contextlib.suppress(OSError):  # a read-only cache costs the next review a render
+            write_atomically(record, json.dumps([vars(c) for c in checks]).encode())
         return checks
 
     def _background(

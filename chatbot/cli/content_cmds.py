@@ -278,7 +278,7 @@ def apply_cmd(app: App, by: str | None) -> None:
         raise UserError("nothing applied; fix these errors first:\n" + "\n".join(blocking))
     with app.db.write() as session:
         plan = apply_plan(session, content, app.config, app.now(), by or app.default_actor())
-    applied.remember(app.config, digest, content.posts)
+    applied.remember(app.config, digest, content.posts, plan.costs)
     if plan.is_empty:
         app.console.print(
             f"queue already matches the content ({plan.unchanged} posts); nothing written"

@@ -167,12 +167,15 @@ class ControlServer:
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one request; the reply holds the exit code and what the command printed."""
         argv = request.get("argv")
+        command = (
+            remote.command_of(argv)
+            if isinstance(argv, list) and all(isinstance(arg, str) for arg in argv)
+            else None
+        )
         if (
             request.get("protocol") != remote.PROTOCOL
             or request.get("fingerprint") != self._fingerprint
-            or not isinstance(argv, list)
-            or not all(isinstance(arg, str) for arg in argv)
-            or remote.command_of(argv) is None
+            or command is None
         ):
             return {"code": 1, "stdout": "", "stderr": "error: the worker does not run this\n"}
         import click
@@ -223,7 +226,7 @@ class ControlServer:
             "control command",
             extra={
                 "event": "control.served",
-                "command": " ".join(remote.command_of(argv) or ()),
+                "command": " ".join(command),
                 "code": code,
                 "ms": round((time.perf_counter() - started) * 1000, 1),
             },

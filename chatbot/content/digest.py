@@ -17,9 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent
 def content_digest(config: Config) -> str:
     """What the review depends on: the config, every content file's bytes, and the graphics
     (templates, brand kit, fonts, logos) by name, size and time. Cheap next to a review."""
-    digest = hashlib.sha256()
-    for path in (config.path,):
-        digest.update(path.read_bytes() if path.is_file() else b"")
+    digest = hashlib.sha256(config.path.read_bytes() if config.path.is_file() else b"")
     root = config.content_dir
     if root.is_dir():
         for path in sorted(p for p in root.rglob("*.y*ml") if p.is_file()):

@@ -55,7 +55,8 @@ class Worker:
         """``publishers``: one per account, built by the caller (``chatbot run`` builds them
         from the config and the stored connections), as python-telegram-bot's Application is
         handed its Bot. ``control``: what serves the CLI's live controls while the worker runs
-        (``chatbot.cli.control``); started with the timer, stopped first at shutdown."""
+        (``chatbot.cli.control``); started with the timer, stopped at shutdown once
+        nothing more is claimed."""
         self.config = config
         self.db = db
         self.clock = clock or SystemClock()

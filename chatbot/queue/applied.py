@@ -13,8 +13,6 @@ file that cannot be read or parsed), goes the whole way: files read, reviewed, a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 from chatbot.config import Config
 from chatbot.content.digest import code_digest, content_digest
 from chatbot.content.model import PostSpec, Source
-from chatbot.queue.plan import spec_cost
+from chatbot.files import write_atomically
 
 FORMAT = 2
 KEEP = 3  # kept files: the newest versions of the content, for switching back and forth
@@ -37,9 +35,9 @@ def _path(config: Config, digest: str) -> Path:
     return config.cache_dir / f"applied-{digest}.json"
 
 
-def _row(spec: PostSpec, config: Config) -> dict[str, Any]:
+def _row(spec: PostSpec, cost: float) -> dict[str, Any]:
     return {
-        "cost": spec_cost(spec, config),
+        "cost": cost,
         "key": spec.key,
         "account": spec.account,
         "platform": spec.platform,
@@ -92,23 +90,21 @@ def _spec(row: dict[str, Any]) -> PostSpec:
     )
 
 
-def remember(config: Config, digest: str, posts: list[PostSpec]) -> None:
+def remember(config: Config, digest: str, posts: list[PostSpec], costs: dict[str, float]) -> None:
     """Keep ``posts`` (those just applied, read from files whose hash was ``digest`` before
-    they were read) for the next apply of the same files. Not kept if a file changed while
-    the apply ran (the posts might be of either version). A cache that cannot be written
-    costs the next apply its full read, nothing more."""
+    they were read) and their estimated costs by key (as the plan worked them out) for the
+    next apply of the same files. Not kept if a file changed while the apply ran (the posts
+    might be of either version). A cache that cannot be written costs the next apply its
+    full read, nothing more."""
     if digest_of(config) != digest:
         return
     path = _path(config, digest)
+    rows = [_row(post, costs[post.key]) for post in posts]
+    # dumps, not dump: json.dump encodes in Python, a piece at a time (0.9 s for 10,000
+    # posts, against a tenth of that for the C encoder behind dumps).
+    data = json.dumps({"format": FORMAT, "digest": digest, "posts": rows}).encode()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            rows = [_row(post, config) for post in posts]
-            # dumps, not dump: json.dump encodes in Python, a piece at a time (0.9 s for
-            # 10,000 posts, against a tenth of that for the C encoder behind dumps).
-            handle.write(json.dumps({"format": FORMAT, "digest": digest, "posts": rows}))
-        os.replace(tmp, path)
+        write_atomically(path, data)
         kept = sorted(path.parent.glob("applied-*.json"), key=lambda p: p.stat().st_mtime)
         for old in kept[:-KEEP]:
             old.unlink(missing_ok=True)

@@ -92,6 +92,7 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     unchanged: int = 0
     queue_cost: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    costs: dict[str, float] = field(default_factory=dict)  # each content post's, by key
     past: list[PostSpec] = field(default_factory=list)
     # the queue as the plan read it: apply writes from it instead of reading it again
     queue: dict[str, Existing] = field(default_factory=dict, repr=False)
@@ -138,6 +139,7 @@ def compute_plan(
     wanted = {spec.key: spec for spec in content.posts}
     for spec in content.posts:
         cost = costs[spec.key] if costs is not None else spec_cost(spec, config)
+        plan.costs[spec.key] = cost
         post = existing.get(spec.key)
         if (
             post is not None
