@@ -183,7 +183,10 @@ class Engine:
                 approve(session, item, "alison", "ok", self.clock.now())
 
     def dispatcher(
-        self, executor: Executor | None = None, on_sent: Callable[[], None] | None = None
+        self,
+        executor: Executor | None = None,
+        on_sent: Callable[[], None] | None = None,
+        wake_when_drained: bool = True,
     ) -> Dispatcher:
         """The engine's dispatcher; with ``executor``, sends run in its threads as in a worker."""
         config = self.config
@@ -195,6 +198,7 @@ class Engine:
             self.notifier,
             executor,
             on_sent=on_sent,
+            wake_when_drained=wake_when_drained,
         )
 
     def post(self, key: str) -> Post:

@@ -392,3 +392,18 @@ def test_the_unapproved_hint_says_whole_seconds() -> None:
     assert "is not approved and due 3h52m40s ago:" in late
     early = unapproved_hint(post, T0 - timedelta(minutes=8, milliseconds=600))
     assert "is not approved and due in 8m1s:" in early
+
+
+def test_a_database_that_fails_mid_command_is_one_line(example: Project) -> None:
+    """The schema is current, but a table the command reads is gone (a damaged database):
+    one line saying the database failed and nothing changed, never a traceback."""
+    assert example.run("apply", "--by", "maty").exit_code == 0
+    with sqlite3.connect(example.root / "var" / "chatbot.db") as conn:
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.execute("DROP TABLE approvals")
+        conn.execute("DROP TABLE posts")
+    result = CliRunner().invoke(cli, ["--config", str(example.config_path), "status"])
+    assert result.exit_code == 1
+    assert "error: the database failed: no such table: posts" in result.output
+    assert "nothing was changed, try again" in result.output
+    assert "Traceback" not in result.output

@@ -479,3 +479,24 @@ def test_outcomes_recorded_together_share_one_commit_and_a_bad_one_fails_alone(
     assert engine.post(bad).state == PostState.SENDING, "left for its lease: never lost"
     posted = [p.key for p in sending if p.key != bad]
     assert {engine.post(key).state for key in posted} == {PostState.POSTED}
+
+
+@pytest.mark.parametrize("until_idle", [True, False])
+def test_only_a_worker_run_until_idle_looks_again_when_its_last_send_ends(
+    engine: Engine, until_idle: bool
+) -> None:
+    """A repost nothing waits on: when its send ends and none is left under way, a worker run
+    `--until-idle` looks again at once (to see it is done); one that runs for good does not
+    (a second whole cycle for every post of a spread; its refresh check sees the outcome)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine.clock.set(T0 + timedelta(minutes=10))
+    engine.dispatcher().run_due()  # Q1 goes out; its repost is due two minutes later
+    engine.clock.set(T0 + timedelta(minutes=12))
+    wakes: list[int] = []
+    with ThreadPoolExecutor(2) as pool:
+        dispatcher = engine.dispatcher(pool, lambda: wakes.append(1), until_idle)
+        dispatcher.run_due()
+        assert dispatcher.wait_for_sends(10, queued_too=True)
+    assert engine.states()["fr-chat/q1@masslib"] == PostState.POSTED
+    assert len(wakes) == (1 if until_idle else 0)

@@ -101,3 +101,27 @@ def test_the_lazy_command_table_matches_each_command(name: str) -> None:
     assert command.name == name
     own_help = " ".join((command.help or "").split("\n\n")[0].split())
     assert own_help == COMMANDS[name][1]
+
+
+def test_check_reads_content_without_loading_the_database_layer(tmp_path: Path) -> None:
+    """`chatbot check` opens no database, so it must not load SQLAlchemy (a fifth of a second)
+    even to name the exception the CLI turns into one line."""
+    import shutil
+
+    shutil.copy(ROOT / "config.example.yaml", tmp_path / "config.yaml")
+    shutil.copytree(ROOT / "content", tmp_path / "content")
+    shutil.copytree(ROOT / "graphics", tmp_path / "graphics")
+    probe = (
+        "import sys\n"
+        "from chatbot.cli import cli\n"
+        "try:\n"
+        "    cli(['check'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('SQLALCHEMY', 'sqlalchemy' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert "posts checked" in result.stderr
+    assert "SQLALCHEMY False" in result.stdout
