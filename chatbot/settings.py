@@ -362,8 +362,8 @@ class Settings(_Strict):
     cards_dir: str = Field("var/cards", description="Where rendered cards are written.")
     cache_dir: str = Field(
         "var/cache",
-        description="Where an apply keeps the posts it applied, so that applying the same files "
-        "again reads and reviews none of them (a second apply of a blast in under a second).",
+        description="Where check, plan, apply and approve keep the content they read and "
+        "reviewed, so that the next of them on the same files reads none of them again.",
     )
     publisher: Literal["live", "dryrun"] = Field(
         "dryrun",

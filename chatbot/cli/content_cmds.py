@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from chatbot.cli.app import App
 from chatbot.cli.bulk import bulk
 from chatbot.cli.progress import Steps
+from chatbot.cli.tables import print_table
 from chatbot.content.model import ContentSet
 from chatbot.errors import ContentError, UserError, UserErrors
 from chatbot.timeutil import zone
 
 if TYPE_CHECKING:  # the queue (and SQLAlchemy), the loader and the rules load when used
+    from chatbot.queue.kept import Kept
     from chatbot.queue.plan import Plan
     from chatbot.vision import Review
+    from chatbot.vision.base import Finding
 
 pass_app = click.make_pass_decorator(App)
 
@@ -28,7 +31,12 @@ def _error_line(err: ContentError) -> str:
     return f"{err.path}:{err.line or 1}:1: error content: {err.message}"
 
 
-def _review(app: App, content: ContentSet, steps: Steps | None = None) -> Review:
+def _review(
+    app: App,
+    content: ContentSet,
+    steps: Steps | None = None,
+    timeless: list[Finding] | None = None,
+) -> Review:
     from chatbot.vision import review
 
     return review(
@@ -38,21 +46,56 @@ def _review(app: App, content: ContentSet, steps: Steps | None = None) -> Review
         cards_dir=app.config.cards_dir,
         now=app.now(),
         progress=steps,
+        timeless=timeless,
     )
 
 
+@dataclass
+class Reviewed:
+    """Content and its review, from the files or from what the last whole read kept of the
+    same files (``kept``); ``digest``: the files' hash before they were read."""
+
+    content: ContentSet
+    review: Review
+    costs: dict[str, float] = field(default_factory=dict)
+    linked: dict[str, bool] | None = None
+    digest: str | None = None
+
+
 def _reviewed(
-    app: App, strict: bool = True, paths: list[Path] | None = None
-) -> tuple[ContentSet, Review]:
+    app: App,
+    strict: bool = True,
+    paths: list[Path] | None = None,
+    recalled: tuple[str, Kept | None] | None = None,
+) -> Reviewed:
     """Content (all, or ``paths``) loaded and reviewed, with a progress bar on a terminal if it
-    takes a while. ``strict``: content errors end the command before the review."""
+    takes a while. ``strict``: content errors end the command before the review. The whole
+    content is read once per version of its files (``queue.kept``); ``recalled``: the
+    files' hash and what was kept for it, when the caller has looked already."""
+    from chatbot.queue import kept
+
+    digest, known = None, None
+    if recalled is not None:
+        digest, known = recalled
+    elif paths is None:
+        digest = kept.digest_of(app.config)
+        known = kept.recall(app.config, digest)
     with Steps(app.err) as steps:
-        from chatbot.content.load import load_content  # not for a second apply (see apply)
+        if known is not None:
+            content = known.content
+            if strict and content.errors:
+                raise UserErrors(list(content.errors))
+            result = _review(app, content, steps, timeless=known.timeless())
+            return Reviewed(content, result, known.costs, known.linked, digest)
+        from chatbot.content.load import load_content
 
         content = load_content(app.config, paths, progress=steps)
         if strict and content.errors:
             raise UserErrors(list(content.errors))
-        return content, _review(app, content, steps)
+        result = _review(app, content, steps)
+    if digest is not None:
+        kept.remember(app.config, digest, content, result)
+    return Reviewed(content, result, {}, None, digest)
 
 
 @click.command("check")
@@ -68,7 +111,8 @@ def _reviewed(
 @bulk
 def check_cmd(app: App, paths: tuple[Path, ...], fmt: str) -> None:
     """Review content against the vision rules; exit 1 on any error."""
-    content, result = _reviewed(app, strict=False, paths=list(paths) or None)
+    reviewed = _reviewed(app, strict=False, paths=list(paths) or None)
+    content, result = reviewed.content, reviewed.review
     if not paths and not content.chats and not content.campaigns and not content.errors:
         root = app.config.content_dir
         if not root.is_dir():
@@ -143,22 +187,17 @@ def _print_plan(app: App, plan: Plan, verb: str) -> None:
         # plan has tens of thousands of lines, and rich took 0.15 s to print 10,000 of them.
         console.file.write("\n".join(lines) + "\n")
         console.file.flush()
-    table = Table(title=f"{verb} per account", title_justify="left")
-    for column in ("account", "add", "change", "remove", "kept (sent)", "queue cost (USD)"):
-        table.add_column(column, justify="right" if column != "account" else "left")
+    columns = ("account", "add", "change", "remove", "kept (sent)", "queue cost (USD)")
     counts = plan.per_account()
-    accounts = sorted(set(counts) | set(plan.queue_cost))
-    for account in accounts:
-        row = counts.get(account, {})
-        table.add_row(
+    rows = [
+        [
             account,
-            str(row.get("add", 0)),
-            str(row.get("change", 0)),
-            str(row.get("remove", 0)),
-            str(row.get("keep", 0)),
+            *(str(counts.get(account, {}).get(action, 0)) for action in symbols),
             f"{plan.queue_cost.get(account, 0.0):.3f}",
-        )
-    console.print(table)
+        ]
+        for account in sorted(set(counts) | set(plan.queue_cost))
+    ]
+    print_table(console, f"{verb} per account", [(c, c != "account") for c in columns], rows)
     total = sum(plan.queue_cost.values())
     console.print(
         f"{len(plan.of('add'))} to add, {len(plan.of('change'))} to change, "
@@ -174,28 +213,32 @@ def _print_plan(app: App, plan: Plan, verb: str) -> None:
         )
 
 
-def _print_weeks(app: App, content: ContentSet) -> None:
+def _print_weeks(app: App, reviewed: Reviewed, plan: Plan) -> None:
     from chatbot.queue.plan import weekly_summary
 
     tz_name = app.config.settings.timezone
-    weeks = weekly_summary(content, app.config, app.now(), zone(tz_name))
+    weeks = weekly_summary(
+        reviewed.content, app.config, app.now(), zone(tz_name), plan.costs, reviewed.linked
+    )
     if not weeks:
         return
-    table = Table(title=f"by week (weeks start Monday, {tz_name})", title_justify="left")
-    for column in ("week of", "account", "posts", "reposts", "with links", "cost (USD)"):
-        table.add_column(column, justify="left" if column in ("week of", "account") else "right")
+    columns = ("week of", "account", "posts", "reposts", "with links", "cost (USD)")
+    rows = []
     for week in weeks:
         accounts = sorted(set(week.posts) | set(week.reposts))
         for index, account in enumerate(accounts):
-            table.add_row(
-                f"{week.starts:%Y-%m-%d}" if index == 0 else "",
-                account,
-                str(week.posts.get(account, 0)),
-                str(week.reposts.get(account, 0)),
-                str(week.links.get(account, 0)),
-                f"{week.cost.get(account, 0.0):.3f}",
+            rows.append(
+                [
+                    f"{week.starts:%Y-%m-%d}" if index == 0 else "",
+                    account,
+                    str(week.posts.get(account, 0)),
+                    str(week.reposts.get(account, 0)),
+                    str(week.links.get(account, 0)),
+                    f"{week.cost.get(account, 0.0):.3f}",
+                ]
             )
-    app.console.print(table)
+    title = f"by week (weeks start Monday, {tz_name})"
+    print_table(app.console, title, [(c, c not in ("week of", "account")) for c in columns], rows)
 
 
 def _print_reads(app: App, content: ContentSet) -> None:
@@ -237,11 +280,12 @@ def plan_cmd(app: App) -> None:
     """Show what applying content would change in the queue; writes nothing."""
     from chatbot.queue.plan import compute_plan
 
-    content, result = _reviewed(app)
+    reviewed = _reviewed(app)
+    content, result = reviewed.content, reviewed.review
     with app.db.read() as session:
-        plan = compute_plan(session, content, app.config, app.now())
+        plan = compute_plan(session, content, app.config, app.now(), reviewed.costs)
     _print_plan(app, plan, "plan")
-    _print_weeks(app, content)
+    _print_weeks(app, reviewed, plan)
     _print_reads(app, content)
     blocking = _blocking(result)
     if blocking:
@@ -257,28 +301,36 @@ def plan_cmd(app: App) -> None:
 @bulk
 def apply_cmd(app: App, by: str | None) -> None:
     """Write the plan to the queue in one transaction (a second run changes nothing)."""
-    from chatbot.queue import applied
+    from chatbot.queue import kept
     from chatbot.queue.apply import apply_plan
     from chatbot.queue.plan import compute_plan
 
-    digest = applied.digest_of(app.config)
-    kept = applied.recall(app.config, digest)  # the same files as the last apply: its posts
-    if kept is not None:
-        posts, costs = kept
+    # The same files as the last whole read, which had nothing an apply refuses: if the queue
+    # already matches them, nothing is reviewed or written (a second apply loads no rules and
+    # takes no write lock). Content with errors goes on to be refused, naming them.
+    digest = kept.digest_of(app.config)
+    known = kept.recall(app.config, digest)
+    if known is not None and not known.refused:
         with app.db.read() as session:
-            plan = compute_plan(session, ContentSet(posts=posts), app.config, app.now(), costs)
+            plan = compute_plan(session, known.content, app.config, app.now(), known.costs)
         if plan.is_empty:
             app.console.print(
                 f"queue already matches the content ({plan.unchanged} posts); nothing written"
             )
             return
-    content, result = _reviewed(app)
-    blocking = _blocking(result)
+    reviewed = _reviewed(app, recalled=(digest, known))
+    blocking = _blocking(reviewed.review)
     if blocking:
         raise UserError("nothing applied; fix these errors first:\n" + "\n".join(blocking))
     with app.db.write() as session:
-        plan = apply_plan(session, content, app.config, app.now(), by or app.default_actor())
-    applied.remember(app.config, digest, content.posts, plan.costs)
+        plan = apply_plan(
+            session,
+            reviewed.content,
+            app.config,
+            app.now(),
+            by or app.default_actor(),
+            reviewed.costs,
+        )
     if plan.is_empty:
         app.console.print(
             f"queue already matches the content ({plan.unchanged} posts); nothing written"
@@ -288,8 +340,8 @@ def apply_cmd(app: App, by: str | None) -> None:
 
 
 def _content_hashes(app: App) -> tuple[dict[str, str], Review]:
-    content, result = _reviewed(app)
-    return {p.key: p.content_hash for p in content.posts}, result
+    reviewed = _reviewed(app)
+    return {p.key: p.content_hash for p in reviewed.content.posts}, reviewed.review
 
 
 @click.command("approve")

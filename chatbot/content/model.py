@@ -10,14 +10,18 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from chatbot.errors import ContentError
 from chatbot.platforms import platform_named
 from chatbot.timeutil import parse_clock_time, parse_duration
+
+if TYPE_CHECKING:
+    from chatbot.settings import Platforms
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 ClockTime = Annotated[Any, BeforeValidator(parse_clock_time)]
@@ -182,7 +186,7 @@ class PostSpec:
     seq: int = 0
     reply_to_previous: bool = False
 
-    @property
+    @cached_property  # asked for by the plan and the apply of every post of a blast
     def content_hash(self) -> str:
         """What a reviewer approves: the account, text, card, image and alt text, never the time."""
         payload = {
@@ -201,6 +205,11 @@ class PostSpec:
     @property
     def fields(self) -> dict[str, str]:
         return dict(self.card_fields)
+
+    def estimated_cost(self, prices: Platforms) -> float:
+        """What sending it costs at the configured prices (X charges more for a link)."""
+        platform = platform_named(self.platform)
+        return platform.cost(self.kind, self.text, bool(self.card or self.image), prices)
 
     @property
     def is_repost(self) -> bool:

@@ -132,9 +132,15 @@ def _bulk_update(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def apply_plan(
-    session: Session, content: ContentSet, config: Config, now: datetime, by: str
+    session: Session,
+    content: ContentSet,
+    config: Config,
+    now: datetime,
+    by: str,
+    costs: dict[str, float] | None = None,
 ) -> Plan:
     """Compute and write the plan inside the caller's transaction; returns what was done.
+    ``costs``: the posts' estimated costs already known, by key (see ``compute_plan``).
 
     The queue is read once (by the plan); new posts are inserted and changed ones updated in
     bulk statements of ``CHUNK`` rows, so a blast of 10,000 posts is about a hundred
@@ -142,7 +148,7 @@ def apply_plan(
     sync_accounts(session, config)
     _sync_groups(session, content, config)
     session.flush()
-    plan = compute_plan(session, content, config, now)
+    plan = compute_plan(session, content, config, now, costs)
     if plan.is_empty:
         return plan
     ids = {key: row.id for key, row in plan.queue.items()}

@@ -7,6 +7,7 @@ the plan lists it as kept so a person sees why an edit did not take effect.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,7 +19,6 @@ from chatbot.config import Config
 from chatbot.content.model import ContentSet, PostSpec
 from chatbot.db.models import SENT_STATES, Post, PostState
 from chatbot.kinds import ACTION_KINDS
-from chatbot.queue.cost import estimate_cost
 from chatbot.text import urls_in
 
 
@@ -112,13 +112,7 @@ class Plan:
 
 
 def spec_cost(spec: PostSpec, config: Config) -> float:
-    return estimate_cost(
-        spec.platform,
-        spec.kind,
-        spec.text,
-        bool(spec.card or spec.image),
-        config.settings.platforms,
-    )
+    return spec.estimated_cost(config.settings.platforms)
 
 
 def _keep(spec: PostSpec, post: Existing, fields: tuple[str, ...], note: str) -> Change:
@@ -132,13 +126,15 @@ def compute_plan(
     now: datetime,
     costs: dict[str, float] | None = None,
 ) -> Plan:
-    """``costs``: each post's estimated cost by key, when already known (kept by the last
-    apply of the same files: ``applied``); else estimated here."""
+    """``costs``: posts' estimated costs by key, where already known (kept with the content
+    by the last apply of the same files: ``queue.kept``); the others are estimated here."""
     existing = read_queue(session)
     plan = Plan(queue=existing)
     wanted = {spec.key: spec for spec in content.posts}
     for spec in content.posts:
-        cost = costs[spec.key] if costs is not None else spec_cost(spec, config)
+        cost = costs.get(spec.key) if costs else None
+        if cost is None:
+            cost = spec_cost(spec, config)
         plan.costs[spec.key] = cost
         post = existing.get(spec.key)
         if (
@@ -214,9 +210,18 @@ class Week:
     cost: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
-def weekly_summary(content: ContentSet, config: Config, now: datetime, tz: ZoneInfo) -> list[Week]:
+def weekly_summary(
+    content: ContentSet,
+    config: Config,
+    now: datetime,
+    tz: ZoneInfo,
+    costs: Mapping[str, float],
+    linked: Mapping[str, bool] | None = None,
+) -> list[Week]:
     """Per week and account: posts, reposts, posts with a link (the costly kind on X) and
-    estimated cost, for everything in the content still ahead of ``now``."""
+    estimated cost, for everything in the content still ahead of ``now``. ``costs``: each
+    post's, as the plan worked them out; ``linked``: whether each post holds a link, where
+    known (kept with the content)."""
     weeks: dict[date, Week] = {}
     for spec in content.posts:
         if spec.scheduled_at < now:
@@ -226,9 +231,12 @@ def weekly_summary(content: ContentSet, config: Config, now: datetime, tz: ZoneI
         week = weeks.setdefault(monday, Week(monday))
         bucket = week.reposts if spec.kind == "repost" else week.posts
         bucket[spec.account] += 1
-        if urls_in(spec.text):
+        link = linked.get(spec.key) if linked is not None else None
+        if link is None:
+            link = bool(urls_in(spec.text))
+        if link:
             week.links[spec.account] += 1
-        week.cost[spec.account] += spec_cost(spec, config)
+        week.cost[spec.account] += costs[spec.key] if spec.key in costs else spec_cost(spec, config)
     return [weeks[k] for k in sorted(weeks)]
 
 

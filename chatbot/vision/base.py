@@ -136,6 +136,9 @@ class Rule:
     kind: ClassVar[str] = ""
     Options: ClassVar[type[RuleOptions]] = RuleOptions
     default_message: ClassVar[str] = ""
+    # True for a rule that reads ``context.now``: its findings change with the clock, so a
+    # review kept for the same content runs it again (``queue.kept``).
+    judges_time: ClassVar[bool] = False
 
     def __init__(self, options: RuleOptions):
         self.options = options

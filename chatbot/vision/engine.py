@@ -90,6 +90,9 @@ def load_rules(path: Path | None) -> tuple[list[Rule], list[ContentError]]:
 class Review:
     findings: list[Finding] = field(default_factory=list)
     errors: list[ContentError] = field(default_factory=list)
+    # The findings of the rules that do not judge times against the clock: what the same
+    # content gives at any time (``queue.kept`` keeps them).
+    timeless: list[Finding] = field(default_factory=list, repr=False, compare=False)
     _by_post: dict[str, list[Finding]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -128,20 +131,29 @@ def review(
     cards_dir: Path | None = None,
     now: datetime | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    timeless: list[Finding] | None = None,
 ) -> Review:
     """Run every rule over ``content``; content errors are carried through, not raised.
-    ``now``: judge times against it (posts already past); None leaves times alone."""
+    ``now``: judge times against it (posts already past); None leaves times alone.
+    ``timeless``: what the rules that do not judge times found in this very content before
+    (kept by ``queue.kept``): only the rules that judge times run again."""
     rules, rule_errors = load_rules(content.vision_path)
-    if any(p.card for p in content.posts):
+    if timeless is not None:
+        rules = [rule for rule in rules if rule.judges_time]
+    elif any(p.card for p in content.posts):
         extra = {**card_context(graphics, cards_dir), **(extra or {})}
     context = Context(platforms=platforms or Platforms(), extra=extra or {}, now=now)
-    findings: list[Finding] = []
+    findings: list[Finding] = list(timeless or ())
+    kept = list(findings)
     for done, rule in enumerate(rules):
         if progress is not None:  # (what, done, out of): a bar on a terminal
             progress(f"reviewing: {rule.id}", done, len(rules))
-        findings.extend(rule.check_all(content.posts, context))
+        found = list(rule.check_all(content.posts, context))
+        findings.extend(found)
+        if not rule.judges_time:
+            kept.extend(found)
     findings.sort(key=lambda f: (f.path, f.line, f.column, LEVELS.index(f.level), f.rule_id))
-    return Review(findings=findings, errors=[*content.errors, *rule_errors])
+    return Review(findings=findings, errors=[*content.errors, *rule_errors], timeless=kept)
 
 
 __all__ = ["BUILTIN_RULES", "Review", "RuleOptions", "load_rules", "review"]

@@ -382,6 +382,7 @@ class PastTime(Rule):
 
     kind = "past_time"
     default_message = "{problem}"
+    judges_time = True
 
     def check_all(self, posts: Iterable[PostSpec], context: Context) -> Iterator[Finding]:
         if context.now is None:
