@@ -393,6 +393,38 @@ def test_a_cycle_reads_only_due_posts_and_knows_the_next_time(engine: Engine) ->
     assert store.candidates(engine.db, T0 + timedelta(minutes=10)) == []
 
 
+def test_a_cycle_walks_the_due_indexes_and_sorts_nothing(engine: Engine) -> None:
+    """The reads of a cycle stop at their limit: on SQLite each walks its index in the order
+    posts are sent, with no sort of every due row and no scan of every queued post. (The plan
+    is SQLite's own; PostgreSQL chooses by its statistics.)"""
+    if engine.db.engine.dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans by its statistics")
+    from sqlalchemy import event
+
+    statements: list[tuple[str, object]] = []
+
+    def record(conn: object, cursor: object, sql: str, params: object, *_: object) -> None:
+        statements.append((sql, params))
+
+    store.promote_approved(engine.db, T0)
+    event.listen(engine.db.engine, "before_cursor_execute", record)
+    try:
+        store.candidates(engine.db, T0 + timedelta(minutes=10), limit=4)
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", record)
+    plans = []
+    with engine.db.engine.connect() as conn:
+        for sql, params in statements:
+            if not sql.lstrip().upper().startswith("SELECT"):
+                continue  # the transaction's own statements
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)  # type: ignore[arg-type]
+            plans.append(" | ".join(str(row[3]) for row in rows))
+    assert len(plans) == 2, plans
+    assert "USING INDEX ix_posts_due_originals" in plans[0]
+    assert "USING INDEX ix_posts_due_dependents" in plans[1]
+    assert not any("TEMP B-TREE" in plan or "SCAN posts" in plan for plan in plans), plans
+
+
 def test_card_is_rendered_and_uploaded_with_its_alt_text(engine: Engine) -> None:
     engine.content(
         "chats",
