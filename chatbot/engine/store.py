@@ -109,10 +109,11 @@ def candidates(db: Database, now: datetime, limit: int = 500) -> list[Candidate]
     Only the rows it returns are read: originals and dependents each walk an index of their
     own in the order they are sent (``ix_posts_due_*``, migration 0010) and stop at
     ``limit``, so a cycle costs the same with ten posts due as with ten thousand (it sorted
-    every due row, and scanned every queued post for dependents, before). Posts that depend on an original
-    (reposts, a partner's own wording) come back when their original has an outcome: posted
-    (due at its confirmed time plus the offset) or failed/skipped/cancelled (so they can be
-    skipped). Originals of a paused chat are left alone until the host resumes it.
+    every due row, and scanned every queued post for dependents, before). Posts that depend
+    on an original (reposts, a partner's own wording) come back when their original has an
+    outcome: posted (due at its confirmed time plus the offset) or failed/skipped/cancelled
+    (so they can be skipped). Originals of a paused chat are left alone until the host
+    resumes it.
     """
     original = aliased(Post)
     ready = (
