@@ -59,6 +59,8 @@ def test_kept_content_is_the_content_the_files_expand_to(example: Project) -> No
     known = kept.recall(config, digest)
     assert known is not None
     assert known.content.posts == content.posts
+    kept_hashes = [p.__dict__.get("content_hash") for p in known.content.posts]
+    assert kept_hashes == [p.content_hash for p in content.posts], "kept, not worked out again"
     assert known.content.chats == content.chats and known.content.campaigns == content.campaigns
     assert known.content.vision_path == content.vision_path
     assert known.costs == {p.key: spec_cost(p, config) for p in content.posts}

@@ -137,9 +137,16 @@ def x_weighted_length(text: str, config: XTextConfig = X_V3) -> int:
 X_INVALID_CHARACTERS = frozenset("\ufffe\ufeff\uffff")
 
 
+_X_INVALID = re.compile(f"[{''.join(sorted(X_INVALID_CHARACTERS))}]")
+
+
 def x_invalid_characters(text: str) -> list[str]:
     """The characters of ``text`` that make it an invalid post for X, in order, once each."""
-    return list(dict.fromkeys(char for char in text if char in X_INVALID_CHARACTERS))
+    # One search in C first: the review asks this of every post of a blast, and almost none
+    # holds one (a loop over every character took a tenth of a 10,000-post review).
+    if _X_INVALID.search(text) is None:
+        return []
+    return list(dict.fromkeys(_X_INVALID.findall(text)))
 
 
 def urls_in(text: str) -> list[str]:

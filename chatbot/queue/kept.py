@@ -48,6 +48,7 @@ def _row(spec: PostSpec, cost: float | None, linked: bool | None = None) -> dict
     return {
         "cost": cost,
         "linked": linked,
+        "hash": spec.content_hash,
         "key": spec.key,
         "account": spec.account,
         "platform": spec.platform,
@@ -83,7 +84,7 @@ def _spec(row: dict[str, Any], paths: dict[str, Path] | None = None) -> PostSpec
         paths = {}
     if path not in paths:
         paths[path] = Path(path)
-    return PostSpec(
+    spec = PostSpec(
         key=row["key"],
         account=row["account"],
         platform=row["platform"],
@@ -104,6 +105,10 @@ def _spec(row: dict[str, Any], paths: dict[str, Path] | None = None) -> PostSpec
         seq=int(row["seq"]),
         reply_to_previous=bool(row["reply_to_previous"]),
     )
+    # The hash this same code worked out from these same fields (a plan compares every post's
+    # with the queue's: a tenth of a second apply of 10,000 posts to work out again).
+    spec.__dict__["content_hash"] = str(row["hash"])
+    return spec
 
 
 def _plain(value: object) -> object:
