@@ -346,7 +346,7 @@ def test_apply_reads_the_queue_once_and_writes_in_bulk(db_project: Project) -> N
     id_reads = [s for s in reads if re.match(r'SELECT POSTS.ID, POSTS."?KEY"? FROM', s)]
     inserts = [s for s in statements if s.startswith("INSERT INTO POSTS")]
     assert len(reads) - len(id_reads) == 1, reads  # the queue, once
-    assert len(id_reads) == -(-1500 // apply_module.CHUNK)  # the new posts' ids, by key
+    assert len(id_reads) == -(-1500 // apply_module.KEY_CHUNK)  # the new posts' ids, by key
     assert 1 <= len(inserts) <= -(-1500 // apply_module.CHUNK)
     assert "RETURNING" not in inserts[0]
     with db.read() as session:
