@@ -54,8 +54,12 @@ def test_kept_content_is_the_content_the_files_expand_to(example: Project) -> No
     config = load_config(str(example.config_path))
     digest = kept.digest_of(config)
     assert kept.recall(config, digest) is None, "nothing kept yet"
+    config.cache_dir.mkdir(parents=True)
+    earlier = config.cache_dir / "applied-0123.json"  # what the previous version kept
+    earlier.write_text("{}")
     content, result = reviewed(config)
     kept.remember(config, digest, content, result)
+    assert not earlier.exists()
     known = kept.recall(config, digest)
     assert known is not None
     assert known.content.posts == content.posts

@@ -209,7 +209,8 @@ def remember(config: Config, digest: str, content: ContentSet, review: Review) -
         # posts, against a tenth of that for the C encoder behind dumps).
         write_atomically(_path(config, digest), json.dumps(data, default=_plain).encode())
         kept = sorted(config.cache_dir.glob("content-*.json"), key=lambda p: p.stat().st_mtime)
-        for old in kept[:-KEEP]:
+        # applied-*.json: what the previous version kept (posts only), read by nothing now
+        for old in [*kept[:-KEEP], *config.cache_dir.glob("applied-*.json")]:
             old.unlink(missing_ok=True)
     except OSError:
         pass
