@@ -25,6 +25,7 @@ from chatbot.engine import store
 from chatbot.engine.clock import Clock, SystemClock
 from chatbot.engine.dispatcher import Dispatcher
 from chatbot.engine.jobqueue import JobQueue
+from chatbot.engine.memory import limit_malloc_arenas
 from chatbot.engine.notify import Notifier, Problems
 from chatbot.publishers.base import Publisher, PublishError, Unauthorized
 from chatbot.queue.accounts import sync_accounts
@@ -158,6 +159,7 @@ class Worker:
     def run(self) -> bool:
         """Post until stopped (a signal, or idle with ``until_idle``). Returns whether every
         thread ended within ``worker.stop_timeout`` (see ``shutdown``)."""
+        limit_malloc_arenas()  # before any send thread allocates
         with self.db.write() as session:
             sync_accounts(session, self.config)
         self._check_accounts()
