@@ -15,39 +15,19 @@ from chatbot.cli.bulk import bulk
 from chatbot.cli.progress import Steps
 from chatbot.cli.tables import print_table
 from chatbot.content.model import ContentSet
-from chatbot.errors import ContentError, UserError, UserErrors
+from chatbot.errors import ContentError, UserError
 from chatbot.timeutil import zone
 
 if TYPE_CHECKING:  # the queue (and SQLAlchemy), the loader and the rules load when used
     from chatbot.queue.kept import Kept
     from chatbot.queue.plan import Plan
     from chatbot.vision import Review
-    from chatbot.vision.base import Finding
 
 pass_app = click.make_pass_decorator(App)
 
 
 def _error_line(err: ContentError) -> str:
     return f"{err.path}:{err.line or 1}:1: error content: {err.message}"
-
-
-def _review(
-    app: App,
-    content: ContentSet,
-    steps: Steps | None = None,
-    timeless: list[Finding] | None = None,
-) -> Review:
-    from chatbot.vision import review
-
-    return review(
-        content,
-        app.config.settings.platforms,
-        graphics=app.config.graphics_dir,
-        cards_dir=app.config.cards_dir,
-        now=app.now(),
-        progress=steps,
-        timeless=timeless,
-    )
 
 
 @dataclass
@@ -81,20 +61,17 @@ def _reviewed(
         digest = kept.digest_of(app.config)
         known = kept.recall(app.config, digest)
     with Steps(app.err) as steps:
-        if known is not None:
-            content = known.content
-            if strict and content.errors:
-                raise UserErrors(list(content.errors))
-            result = _review(app, content, steps, timeless=known.timeless())
-            return Reviewed(content, result, known.costs, known.linked, digest)
-        from chatbot.content.load import load_content
-
-        content = load_content(app.config, paths, progress=steps)
-        if strict and content.errors:
-            raise UserErrors(list(content.errors))
-        result = _review(app, content, steps)
-    if digest is not None:
-        kept.remember(app.config, digest, content, result)
+        content, result = kept.reviewed(
+            app.config,
+            digest,
+            known,
+            paths=paths,
+            now=app.now(),
+            progress=steps,
+            strict=strict,
+        )
+    if known is not None:
+        return Reviewed(content, result, known.costs, known.linked, digest)
     return Reviewed(content, result, {}, None, digest)
 
 

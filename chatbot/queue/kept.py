@@ -15,6 +15,7 @@ JSON, not pickle: a file in the cache must not be able to run code when it is re
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from chatbot.config import Config
 from chatbot.content.digest import code_digest, content_digest
 from chatbot.content.model import CampaignIn, ChatIn, ContentSet, PostSpec, Source
-from chatbot.errors import ContentError
+from chatbot.errors import ContentError, UserErrors
 from chatbot.files import write_atomically
 from chatbot.text import urls_in
 
@@ -214,6 +215,44 @@ def remember(config: Config, digest: str, content: ContentSet, review: Review) -
             old.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+def reviewed(
+    config: Config,
+    digest: str | None,
+    known: Kept | None,
+    *,
+    paths: list[Path] | None = None,
+    now: datetime | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    strict: bool = False,
+) -> tuple[ContentSet, Review]:
+    """The content and its review: from ``known`` (what ``recall`` found for ``digest``) with
+    only the clock's rules run again, or read from the files (all, or ``paths``) and kept
+    under ``digest`` when there is one. ``now``: as ``review`` takes it; ``strict``: content
+    errors are raised (``UserErrors``) before any review."""
+    from chatbot.vision import review  # the loader and the rules load only here
+
+    if known is not None:
+        content, timeless = known.content, known.timeless()
+    else:
+        from chatbot.content.load import load_content
+
+        content, timeless = load_content(config, paths, progress=progress), None
+    if strict and content.errors:
+        raise UserErrors(list(content.errors))
+    result = review(
+        content,
+        config.settings.platforms,
+        graphics=config.graphics_dir,
+        cards_dir=config.cards_dir,
+        now=now,
+        progress=progress,
+        timeless=timeless,
+    )
+    if known is None and digest is not None:
+        remember(config, digest, content, result)
+    return content, result
 
 
 def recall(config: Config, digest: str) -> Kept | None:

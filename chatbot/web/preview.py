@@ -12,11 +12,11 @@ from markupsafe import Markup, escape
 
 from chatbot.config import Config
 from chatbot.content.digest import content_digest
-from chatbot.content.load import ContentSet, load_content
+from chatbot.content.load import ContentSet
 from chatbot.platforms import DEFAULT_PLATFORM, platform_named
 from chatbot.queue import kept
 from chatbot.text import weighted_length
-from chatbot.vision import Finding, Review, review
+from chatbot.vision import Finding, Review
 
 
 def linked(text: str, platform: str = DEFAULT_PLATFORM) -> Markup:
@@ -64,18 +64,7 @@ def _compute(config: Config) -> tuple[ContentSet, Review]:
     """The content and its review (times not judged), from what the last whole read of the
     same files kept (``queue.kept``: a ``chatbot check`` leaves it) or read afresh."""
     digest = kept.digest_of(config)
-    known = kept.recall(config, digest)
-    content = known.content if known is not None else load_content(config)
-    result = review(
-        content,
-        config.settings.platforms,
-        graphics=config.graphics_dir,
-        cards_dir=config.cards_dir,
-        timeless=known.timeless() if known is not None else None,
-    )
-    if known is None:
-        kept.remember(config, digest, content, result)
-    return content, result
+    return kept.reviewed(config, digest, kept.recall(config, digest))
 
 
 @dataclass
