@@ -194,9 +194,7 @@ def _print_weeks(app: App, reviewed: Reviewed, plan: Plan) -> None:
     from chatbot.queue.plan import weekly_summary
 
     tz_name = app.config.settings.timezone
-    weeks = weekly_summary(
-        reviewed.content, app.config, app.now(), zone(tz_name), plan.costs, reviewed.linked
-    )
+    weeks = weekly_summary(reviewed.content, app.now(), zone(tz_name), plan.costs, reviewed.linked)
     if not weeks:
         return
     columns = ("week of", "account", "posts", "reposts", "with links", "cost (USD)")

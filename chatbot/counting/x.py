@@ -142,10 +142,8 @@ _X_INVALID = re.compile(f"[{''.join(sorted(X_INVALID_CHARACTERS))}]")
 
 def x_invalid_characters(text: str) -> list[str]:
     """The characters of ``text`` that make it an invalid post for X, in order, once each."""
-    # One search in C first: the review asks this of every post of a blast, and almost none
-    # holds one (a loop over every character took a tenth of a 10,000-post review).
-    if _X_INVALID.search(text) is None:
-        return []
+    # Found in C: the review asks this of every post of a blast (a loop in Python over every
+    # character took a tenth of a 10,000-post review).
     return list(dict.fromkeys(_X_INVALID.findall(text)))
 
 

@@ -212,16 +212,15 @@ class Week:
 
 def weekly_summary(
     content: ContentSet,
-    config: Config,
     now: datetime,
     tz: ZoneInfo,
     costs: Mapping[str, float],
     linked: Mapping[str, bool] | None = None,
 ) -> list[Week]:
     """Per week and account: posts, reposts, posts with a link (the costly kind on X) and
-    estimated cost, for everything in the content still ahead of ``now``. ``costs``: each
-    post's, as the plan worked them out; ``linked``: whether each post holds a link, where
-    known (kept with the content)."""
+    estimated cost, for everything in the content still ahead of ``now``. ``costs``: every
+    post's, as the plan worked them out (``Plan.costs``); ``linked``: whether each post holds
+    a link, where known (kept with the content)."""
     weeks: dict[date, Week] = {}
     for spec in content.posts:
         if spec.scheduled_at < now:
@@ -236,7 +235,7 @@ def weekly_summary(
             link = bool(urls_in(spec.text))
         if link:
             week.links[spec.account] += 1
-        week.cost[spec.account] += costs[spec.key] if spec.key in costs else spec_cost(spec, config)
+        week.cost[spec.account] += costs[spec.key]
     return [weeks[k] for k in sorted(weeks)]
 
 
