@@ -369,3 +369,26 @@ def test_apply_reads_the_queue_once_and_writes_in_bulk(db_project: Project) -> N
         assert is_approved(session, other)
     event.remove(db.engine, "before_cursor_execute", record)
     db.dispose()
+
+
+def test_the_weekly_summary_counts_posts_links_and_the_plans_costs(example: Project) -> None:
+    """Per week and account, from the plan's costs; links found in the texts, or taken from
+    what was kept (which wins: it is what the texts held when they were read)."""
+    from zoneinfo import ZoneInfo
+
+    from chatbot.queue.plan import weekly_summary
+    from chatbot.text import urls_in
+
+    config = load_config(str(example.config_path))
+    content = load_content(config)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    ahead = [p for p in content.posts if p.scheduled_at >= now]
+    costs = {p.key: 0.25 for p in content.posts}
+    weeks = weekly_summary(content, now, ZoneInfo("America/New_York"), costs)
+    assert sum(sum(w.posts.values()) + sum(w.reposts.values()) for w in weeks) == len(ahead)
+    assert sum(sum(w.cost.values()) for w in weeks) == pytest.approx(0.25 * len(ahead))
+    links = sum(sum(w.links.values()) for w in weeks)
+    assert links == sum(bool(urls_in(p.text)) for p in ahead) and links > 0
+    linked = {p.key: False for p in content.posts}
+    kept = weekly_summary(content, now, ZoneInfo("America/New_York"), costs, linked)
+    assert sum(sum(w.links.values()) for w in kept) == 0
