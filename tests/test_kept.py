@@ -135,6 +135,33 @@ def test_any_change_to_what_the_posts_are_made_of_is_another_digest(example: Pro
     assert kept.digest_of(load_config(str(example.config_path))) != digest
 
 
+def test_an_image_counts_in_the_digest_and_the_tools_own_output_does_not(
+    example: Project,
+) -> None:
+    """A post's image is checked when the content is read, so adding, changing or removing
+    one is a whole read again; the cache and the cards, wherever they are kept, are not
+    content."""
+    text = example.config_path.read_text()
+    example.config_path.write_text(
+        text + "\ncache_dir: content/.cache\ncards_dir: graphics/rendered\n"
+    )
+    config = load_config(str(example.config_path))
+    before = kept.digest_of(config)
+    image = example.root / "content" / "images" / "poster.png"
+    image.parent.mkdir(exist_ok=True)
+    image.write_bytes(b"\x89PNG one")
+    added = kept.digest_of(config)
+    assert added != before
+    image.write_bytes(b"\x89PNG and another")
+    assert kept.digest_of(config) != added
+    image.unlink()
+    assert kept.digest_of(config) == before
+    for output in (config.cache_dir / "content-x.json", config.cards_dir / "card.png"):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(b"the tool's own")
+    assert kept.digest_of(config) == before
+
+
 def test_posts_read_while_a_file_changed_are_not_kept(example: Project) -> None:
     config = load_config(str(example.config_path))
     before = kept.digest_of(config)
