@@ -70,11 +70,17 @@ class Config:
     def lock_wait(self) -> float:
         return self.settings.database_lock_wait.total_seconds()
 
-    def open_database(self, migrate: bool = True) -> Database:
-        """The configured database, migrated to the newest schema on first use."""
+    def open_database(self, migrate: bool = True, long_running: bool = False) -> Database:
+        """The configured database, migrated to the newest schema on first use;
+        ``long_running`` for the worker and the web app (see ``Database``)."""
         from chatbot.db.session import open_database
 
-        return open_database(self.database_url, migrate=migrate, lock_wait=self.lock_wait)
+        return open_database(
+            self.database_url,
+            migrate=migrate,
+            lock_wait=self.lock_wait,
+            long_running=long_running,
+        )
 
     def require_accounts(self, command: str) -> None:
         """``run`` and ``web`` have nothing to do without accounts: say what is missing."""

@@ -42,6 +42,8 @@ class App:
         self._err = err
         self._actor = actor
         self._captured = err is not None
+        # Set by the commands that run for good (``run``, ``web``) before the database opens.
+        self.long_running = False
 
     @property
     def console(self) -> Console:
@@ -70,7 +72,7 @@ class App:
     @property
     def db(self) -> Database:
         if self._db is None:
-            self._db = self.config.open_database()
+            self._db = self.config.open_database(long_running=self.long_running)
         return self._db
 
     def content(self, strict: bool = True) -> ContentSet:

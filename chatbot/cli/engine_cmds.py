@@ -34,6 +34,7 @@ def run_cmd(app: App, until_idle: bool, log_level: str) -> None:
     from chatbot.engine.clock import SystemClock
 
     app.config.require_accounts("chatbot run")
+    app.long_running = True
     setup_logging(log_level)
     clock = SystemClock()
     publishers = build_publishers(app.config, clock, sys.stdout, app.db)

@@ -38,6 +38,7 @@ def web_cmd(app: App, host: str, port: int) -> None:
     from chatbot.web import SECRET_ENV, create_app
 
     app.config.require_accounts("chatbot web")
+    app.long_running = True
     secret = os.environ.get(SECRET_ENV)
     if not secret:
         # Fine on a laptop: sessions simply end when the server stops.

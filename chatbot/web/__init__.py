@@ -71,7 +71,7 @@ def create_app(
     CSRFProtect(app)
     app.extensions["chatbot"] = {
         "config": config,
-        "db": db or config.open_database(),
+        "db": db or config.open_database(long_running=True),
         "clock": clock,
         "findings": Findings(config),
     }
