@@ -132,9 +132,11 @@ class Database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         if not self.is_sqlite:
             engine_args.setdefault("pool_pre_ping", True)
-        elif long_running:
-            connect_args = engine_args.setdefault("connect_args", {})
-            connect_args.setdefault("cached_statements", LONG_RUN_STATEMENTS)
+        elif long_running:  # the caller's own connect_args win (and are not changed)
+            engine_args["connect_args"] = {
+                "cached_statements": LONG_RUN_STATEMENTS,
+                **engine_args.get("connect_args", {}),
+            }
         self.engine = create_engine(url, **engine_args)
         if self.is_sqlite:
             busy_ms = max(1, round(lock_wait * 1000 / LOCK_ATTEMPTS))

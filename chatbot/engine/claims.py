@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Update, bindparam, exists, select, update
+from sqlalchemy import ColumnElement, Select, Table, Update, and_, bindparam, exists, select, update
 from sqlalchemy.orm import aliased
 
 from chatbot.db.audit import audit
@@ -86,27 +86,32 @@ def _claimed_rows() -> Select[Any]:
     )
 
 
+# The posts table itself: claims and outcomes run on it, not through the ORM (see
+# ``_outcome_update``).
+_POSTS = cast(Table, Post.__table__)
+
+
+def _claimable() -> ColumnElement[bool]:
+    """A post that may be claimed: queued, and not held."""
+    return and_(_POSTS.c.state == PostState.QUEUED, _POSTS.c.held.is_(False))
+
+
 @lru_cache(maxsize=1)
 def _claim_update() -> Update:
-    """Claim the posts of ``ids`` still queued and not held, returning the ids won; run on the
-    table, built once (see ``_outcome_update``)."""
-    table = cast(Table, Post.__table__)
+    """Claim the posts of ``ids`` still claimable, returning the ids won; run on the table,
+    built once (see ``_outcome_update``)."""
     return (
-        update(table)
-        .where(
-            table.c.id.in_(bindparam("ids", expanding=True)),
-            table.c.state == PostState.QUEUED,
-            table.c.held.is_(False),
-        )
+        update(_POSTS)
+        .where(_POSTS.c.id.in_(bindparam("ids", expanding=True)), _claimable())
         .values(
             state=PostState.SENDING,
             claim_token=bindparam("token"),
             lease_until=bindparam("lease"),
             sent_at=bindparam("now"),
-            attempts=table.c.attempts + 1,
+            attempts=_POSTS.c.attempts + 1,
             updated_at=bindparam("now"),
         )
-        .returning(table.c.id)
+        .returning(_POSTS.c.id)
     )
 
 
@@ -115,14 +120,13 @@ def claim_many(db: Database, post_ids: list[int], now: datetime, lease: timedelt
     if not post_ids:
         return []
     token = secrets.token_hex(16)
-    claimable = (Post.state == PostState.QUEUED) & Post.held.is_(False)
     with db.write() as session:
         ids = post_ids
         if not db.is_sqlite:
             ids = list(
                 session.scalars(
                     select(Post.id)
-                    .where(Post.id.in_(post_ids), claimable)
+                    .where(Post.id.in_(post_ids), _claimable())
                     .with_for_update(skip_locked=True)
                 )
             )
@@ -164,11 +168,11 @@ def _outcome_update(columns: tuple[str, ...]) -> Update:
     built once per set of columns and run on the table, not through the ORM. Building it for
     every post, and the ORM's bulk-update bookkeeping for objects a fresh session never holds,
     were a fifth of a busy worker's time."""
-    table = cast(Table, Post.__table__)
     return (
-        update(table)
+        update(_POSTS)
         .where(
-            table.c.id == bindparam("claimed_id"), table.c.claim_token == bindparam("claimed_token")
+            _POSTS.c.id == bindparam("claimed_id"),
+            _POSTS.c.claim_token == bindparam("claimed_token"),
         )
         .values({name: bindparam(f"new_{name}") for name in columns})
     )
