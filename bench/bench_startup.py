@@ -110,8 +110,9 @@ def main() -> None:
         f"Wall time of whole `chatbot` processes, {runs} runs each, on the applied example "
         "content (SQLite). *On its own*: no worker running, so the command loads the database "
         "layer and the settings itself (only the modules it uses; the schema check is one "
-        "query). *Worker running*: a `chatbot run` worker on the same config serves the live "
-        "controls and `status` over its control socket; the command loads click and the "
+        "query; no cyclic garbage collection). *Worker running*: a `chatbot run` worker on "
+        "the same config serves the live controls and `status` over its control socket; the "
+        "command loads click and the "
         "standard library only. Aim: live controls and `status` under 300 ms, `--help` under "
         "200 ms.\n",
         "| command | on its own: median | slowest | worker running: median | slowest |",

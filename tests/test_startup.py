@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,12 @@ for name in sys.argv[1:]:
     chatbot.cli.cli.get_command(click.Context(chatbot.cli.cli), name)
 print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 """
+
+
+def _example_project(folder: Path) -> None:
+    shutil.copy(ROOT / "config.example.yaml", folder / "config.yaml")
+    shutil.copytree(ROOT / "content", folder / "content")
+    shutil.copytree(ROOT / "graphics", folder / "graphics")
 
 
 def _loaded_after(*commands: str) -> set[str]:
@@ -106,11 +113,7 @@ def test_the_lazy_command_table_matches_each_command(name: str) -> None:
 def test_check_reads_content_without_loading_the_database_layer(tmp_path: Path) -> None:
     """`chatbot check` opens no database, so it must not load SQLAlchemy (a fifth of a second)
     even to name the exception the CLI turns into one line."""
-    import shutil
-
-    shutil.copy(ROOT / "config.example.yaml", tmp_path / "config.yaml")
-    shutil.copytree(ROOT / "content", tmp_path / "content")
-    shutil.copytree(ROOT / "graphics", tmp_path / "graphics")
+    _example_project(tmp_path)
     probe = (
         "import sys\n"
         "from chatbot.cli import cli\n"
@@ -125,3 +128,51 @@ def test_check_reads_content_without_loading_the_database_layer(tmp_path: Path) 
     )
     assert "posts checked" in result.stderr
     assert "SQLALCHEMY False" in result.stdout
+
+
+GC_PROBE = """
+import gc, sys
+from chatbot.cli import main
+sys.argv = ['chatbot', *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print('COLLECTOR', gc.isenabled(), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "collector"),
+    [
+        (["status"], False),
+        (["chat", "status", "fr-chat"], False),
+        (["--config", "config.yaml", "chat", "pause", "fr-chat"], False),
+        (["plan"], True),
+        (["apply"], True),
+    ],
+)
+def test_only_the_short_commands_run_without_the_garbage_collector(
+    tmp_path: Path, argv: list[str], collector: bool
+) -> None:
+    """A live control or status run in its own process skips cyclic collection (a quarter of
+    its time); a bulk command (`apply` of 50,000 posts) or the worker must keep it."""
+    _example_project(tmp_path)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "CHATBOT_USER": "test"}
+    env.pop("DATABASE_URL", None)
+    if argv[0] != "plan":
+        subprocess.run(
+            [sys.executable, "-m", "chatbot", "apply"],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    result = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert f"COLLECTOR {collector}" in result.stderr, result.stderr
