@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from freezegun import freeze_time
+
 from chatbot.content.load import load_content
 from chatbot.engine.rehearsal import Rehearsal
 from tests.conftest import Project
@@ -166,7 +168,8 @@ def test_plan_summarises_each_week(project: Project) -> None:
         amplify: [{account: masslib, after: 30m}]
         """,
     )
-    result = project.run("plan")
+    with freeze_time("2026-11-23 12:00:00"):  # before the campaign's first week
+        result = project.run("plan")
     assert result.exit_code == 0, result.output
     rows = [line.split("│") for line in result.output.splitlines() if line.startswith("│ 2026-")]
     weeks = {r[1].strip(): [c.strip() for c in r[2:]] for r in rows}

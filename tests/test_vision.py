@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 
 from chatbot.content.model import PostSpec, Source
 from chatbot.settings import Platforms
@@ -205,6 +206,7 @@ def test_builtins_apply_without_vision_file_and_are_replaced_by_it(tmp_path: Pat
     ]
 
 
+@freeze_time("2026-11-23 12:00:00")  # the post is ahead: no schedule.past warning
 def test_check_command_output_json_and_exit_code(project: Project) -> None:
     project.vision(
         "rules:\n  - {id: lfp.no-tracking, kind: tracking_params, level: error}\n"
