@@ -112,9 +112,8 @@ def main() -> None:
         "layer and the settings itself (only the modules it uses; the schema check is one "
         "query; no cyclic garbage collection). *Worker running*: a `chatbot run` worker on "
         "the same config serves the live controls and `status` over its control socket; the "
-        "command loads click and the "
-        "standard library only. Aim: live controls and `status` under 300 ms, `--help` under "
-        "200 ms.\n",
+        "command loads click and the standard library only. Aim: live controls and `status` "
+        "under 300 ms, `--help` under 200 ms.\n",
         "| command | on its own: median | slowest | worker running: median | slowest |",
         "|---|---|---|---|---|",
     ]
