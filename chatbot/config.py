@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from chatbot.configpath import find_config_path, load_dotenv_beside
+from chatbot.configpath import find_config_path, load_dotenv_beside, resolve_database_url
 from chatbot.errors import ConfigError
 from chatbot.platforms import Platform, platform_named
 from chatbot.settings import Account, Settings
@@ -58,13 +58,7 @@ class Config:
 
     @property
     def database_url(self) -> str:
-        url = os.environ.get("DATABASE_URL") or self.settings.database_url
-        prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith("sqlite:////"):
-            rest = url[len(prefix) :]
-            if rest and rest != ":memory:" and not rest.startswith("file:"):
-                url = prefix + str(self.resolve(rest))
-        return url
+        return resolve_database_url(self.settings.database_url, self.base_dir)
 
     @property
     def lock_wait(self) -> float:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from chatbot.errors import ConfigError
 
-__all__ = ["find_config_path", "load_dotenv_beside"]
+__all__ = ["find_config_path", "load_dotenv_beside", "resolve_database_url"]
 
 
 def find_config_path(explicit: str | None = None, cwd: Path | None = None) -> Path:
@@ -45,3 +45,16 @@ def load_dotenv_beside(path: Path) -> None:
         for key, value in dotenv_values(env_file).items():
             if value is not None and key not in os.environ:
                 os.environ[key] = value
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """``$DATABASE_URL`` wins over the setting; a relative SQLite path is relative to the
+    config's folder."""
+    url = os.environ.get("DATABASE_URL") or url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix) :]
+        if rest and rest != ":memory:" and not rest.startswith("file:"):
+            path = Path(rest)
+            url = prefix + str(path if path.is_absolute() else base_dir / path)
+    return url

@@ -118,6 +118,20 @@ def server() -> Iterator[Any]:
     srv.stop()
 
 
+@pytest.fixture(scope="session")
+def _runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("runtime")
+    path.chmod(0o700)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _private_runtime_dir(_runtime_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers' sockets and the commands' kept config briefs (``chatbot.cli.brief``) go to a
+    runtime directory of the test session's, not the user's (a test may set its own)."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(_runtime_dir))
+
+
 @pytest.fixture(autouse=True)
 def _restore_environment() -> Iterator[None]:
     """Every test leaves os.environ as it found it (credentials a test kit sets included)."""

@@ -284,7 +284,8 @@ def test_the_worker_and_the_web_app_keep_small_sqlite_caches(
     from sqlalchemy import event, text
 
     from chatbot.config import Config
-    from chatbot.db.session import LONG_RUN_PAGE_CACHE_KIB, LONG_RUN_STATEMENTS, Database
+    from chatbot.db.direct import LONG_RUN_PAGE_CACHE_KIB, LONG_RUN_STATEMENTS
+    from chatbot.db.session import Database
     from chatbot.web import create_app
 
     engine = make_engine(tmp_path, server, f"sqlite:///{tmp_path / 'q.db'}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -130,18 +131,32 @@ class _Group(click.Group):
             ctx.find_object(App).fail(f"error: {exc}")  # type: ignore[union-attr]
             ctx.exit(1)
         except Exception as exc:
-            # Looked up, not imported: a command that never opened the database (check) must
-            # not load SQLAlchemy (a fifth of a second) just to name this exception.
-            errors = sys.modules.get("sqlalchemy.exc")
-            if errors is None or not isinstance(exc, errors.OperationalError):
+            first = _database_failure(exc)
+            if first is None:
                 raise
             # The database went away mid-command (a server restart, a full disk): one line
             # saying so, not a traceback. The command's transaction was rolled back.
-            first = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
             ctx.find_object(App).fail(  # type: ignore[union-attr]
                 f"error: the database failed: {first}; nothing was changed, try again"
             )
             ctx.exit(1)
+
+
+def _database_failure(exc: Exception) -> str | None:
+    """The first line of the database's own error, if ``exc`` is one, else None.
+
+    Looked up, not imported: a command that never opened the database (check) must not load
+    SQLAlchemy (a fifth of a second) just to name its exception; the short commands on SQLite
+    raise ``sqlite3``'s own (``chatbot.db.direct``)."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is not None and isinstance(exc, errors.OperationalError):
+        message = str(exc.orig)
+    else:
+        sqlite3 = sys.modules.get("sqlite3")
+        if sqlite3 is None or not isinstance(exc, sqlite3.OperationalError):
+            return None
+        message = str(exc)
+    return (message.strip().splitlines() or ["unknown error"])[0]
 
 
 @click.group(cls=_Group)
@@ -167,12 +182,13 @@ def main() -> None:
     if code is not None:
         sys.exit(code)
     if remote.split_global(sys.argv[1:]) is not None:
-        _without_collector()
+        _for_a_short_command()
     cli(prog_name="chatbot")
 
 
-def _without_collector() -> None:
-    """For a live control or a status run in its own process: no cyclic garbage collection.
+def _for_a_short_command() -> None:
+    """For a live control or a status run in its own process: no cyclic garbage collection,
+    and no search for pydantic plugins.
 
     Loading SQLAlchemy's ORM, the models and the settings allocates a few hundred thousand
     long-lived objects and frees almost none of them, so the collector's passes during the
@@ -184,6 +200,9 @@ def _without_collector() -> None:
     gc.disable()
     # Frozen objects are skipped by the pass Python makes at exit (atexit runs before it).
     atexit.register(gc.freeze)
+    # pydantic looks for plugins in every installed package's metadata before it builds the
+    # first model (about 8 ms); the tool uses none. Someone who set the variable keeps theirs.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
 
 from chatbot.cli.app import App
 
 if TYPE_CHECKING:  # the rehearsal loads the engine: only `chatbot rehearse` needs it
     from chatbot.engine.rehearsal import RehearsedPost
+    from chatbot.queue.views import ChatStore
 from chatbot.errors import UserError
 from chatbot.queue import live
 from chatbot.timeutil import TimeFormatError, parse_duration, zone
@@ -25,6 +25,8 @@ def _local(when: datetime | None, tz_name: str) -> str:
 
 
 def _print_status(app: App, status: live.ChatStatus) -> None:
+    from rich.table import Table
+
     chat = status.chat
     app.console.print(
         f"{chat.key}: {status.state} (version {chat.control_version}) · host {chat.host}",
@@ -61,9 +63,9 @@ def _control(
     app: App, action: Callable[..., live.ControlResult], chat_id: str, **kwargs: Any
 ) -> live.ControlResult:
     now = app.now()
-    with app.db.write() as session:
-        result = action(session, chat_id, now, **kwargs)
-    app.console.print(result.message, markup=False)
+    with app.queue(write=True) as store:
+        result = action(store, chat_id, now, **kwargs)
+    app.say(result.message)
     return result
 
 
@@ -81,23 +83,20 @@ _if_version = click.option(
 @pass_app
 def chat_status(app: App, chat_id: str) -> None:
     """Show CHAT_ID's posts, what went out, what is next, and its version."""
-    with app.db.read() as session:
-        status = live.load_status(session, chat_id)
+    with app.queue() as store:
+        status = live.load_status(store, chat_id)
         _print_status(app, status)
-        _print_answers(app, session, chat_id)
+        _print_answers(app, store, chat_id)
 
 
-def _print_answers(app: App, session: Any, chat_id: str) -> None:
+def _print_answers(app: App, store: ChatStore, chat_id: str) -> None:
     """The recap: answers per question and platform (what outlives the purge of the posts)."""
-    from chatbot.answers import store
-    from chatbot.platforms import platform_named
-
-    counts = store.counts(session, chat_id)
+    counts = store.answer_counts(chat_id)
     if not counts:
         return
     by_question: dict[int, list[tuple[str, int]]] = {}
     for (question, platform), answers in sorted(counts.items()):
-        by_question.setdefault(question, []).append((platform_named(platform).label, answers))
+        by_question.setdefault(question, []).append((app.brief.label(platform), answers))
     parts = []
     for question in sorted(by_question, key=lambda q: (q == 0, q)):
         each = by_question[question]
@@ -133,7 +132,7 @@ def chat_resume(
     app: App, chat_id: str, shift: bool | None, by: str | None, expect_version: int | None
 ) -> None:
     """Resume a paused CHAT_ID."""
-    mode = app.config.settings.live.resume if shift is None else ("shift" if shift else "keep")
+    mode = app.brief.resume if shift is None else ("shift" if shift else "keep")
     _control(
         app,
         live.resume,
@@ -156,8 +155,8 @@ def chat_skip(
     """Drop the next post of CHAT_ID (or question N); later times are unchanged."""
     number = question
     if number is None:  # for the hint below: which question "the next" was
-        with app.db.read() as session:
-            upcoming = live.load_status(session, chat_id).next
+        with app.queue() as store:
+            upcoming = live.load_status(store, chat_id).next
             number = upcoming.number if upcoming is not None else None
     result = _control(
         app,
@@ -168,10 +167,7 @@ def chat_skip(
         expect_version=expect_version,
     )
     if result.changed and question is None and number is not None:
-        app.console.print(
-            f"to repeat this safely use `chatbot chat skip {chat_id} --question {number}`",
-            markup=False,
-        )
+        app.say(f"to repeat this safely use `chatbot chat skip {chat_id} --question {number}`")
 
 
 @chat_group.command("delay")

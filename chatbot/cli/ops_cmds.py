@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import click
 from rich.table import Table
 
 from chatbot.cli.app import App
-from chatbot.db.session import Database
 from chatbot.queue.status import queue_status, unapproved_hint
-from chatbot.settings import settings_table
 from chatbot.timeutil import format_duration, zone
 
 pass_app = click.make_pass_decorator(App)
@@ -28,9 +27,9 @@ pass_app = click.make_pass_decorator(App)
 def status_cmd(app: App, fmt: str) -> None:
     """Queue overview: per account, counts by state, next due, anything needing attention."""
     now = app.now()
-    horizon = app.config.settings.review.warn_before
-    with app.db.read() as session:
-        status = queue_status(session, now, horizon)
+    horizon = timedelta(seconds=app.brief.warn_before)
+    with app.queue() as store:
+        status = queue_status(store, now, horizon)
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -81,7 +80,7 @@ def status_cmd(app: App, fmt: str) -> None:
         states = ", ".join(f"{k} {v}" for k, v in sorted(account.counts.items())) or "empty"
         next_due = "-"
         if account.next_due is not None:
-            tz = zone(app.config.account_zone_name(account.key))
+            tz = zone(app.brief.account_zone_name(account.key))
             when = account.next_due.scheduled_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
             next_due = f"{account.next_due.key} ({account.next_due.state}) {when}"
         name = account.key + (" [paused]" if account.paused else "")
@@ -98,7 +97,7 @@ def status_cmd(app: App, fmt: str) -> None:
                 markup=False,
             )
     if status.unapproved:
-        warn = format_duration(app.config.settings.review.warn_before)
+        warn = format_duration(horizon)
         app.console.print(
             f"not approved, due within {warn} ({status.unapproved_total}):", markup=False
         )
@@ -120,6 +119,8 @@ def db_group() -> None:
 @pass_app
 def db_upgrade_cmd(app: App) -> None:
     """Create or migrate the schema to the newest version (for deployments)."""
+    from chatbot.db.session import Database
+
     db = Database(app.config.database_url, app.config.lock_wait)
     try:
         db.upgrade()
@@ -130,6 +131,8 @@ def db_upgrade_cmd(app: App) -> None:
 
 def settings_markdown() -> str:
     """The settings table as it appears in the README (a test keeps the two equal)."""
+    from chatbot.settings import settings_table
+
     lines = ["| setting | default | what it does |", "|---|---|---|"]
     for row in settings_table():
         default = row["default"]
@@ -142,6 +145,8 @@ def settings_markdown() -> str:
 @click.option("--markdown", is_flag=True, help="Print the table used in the README.")
 def settings_cmd(markdown: bool) -> None:
     """List every setting with its default and help text."""
+    from chatbot.settings import settings_table
+
     if markdown:
         click.echo(settings_markdown())
         return

@@ -1,8 +1,9 @@
 """A host's live control answered at once, by the worker that is already running.
 
-Loading the database layer and the settings takes about four tenths of a second in a new
-process (SQLAlchemy's ORM alone a quarter of a second); a running ``chatbot run`` has all of
-it loaded and its database open. So the worker listens on a Unix socket private to the user
+A new process must load the settings and open the database itself: about a tenth of a second
+on SQLite (``chatbot.db.direct``, ``chatbot.cli.brief``), about half a second on PostgreSQL
+(SQLAlchemy's ORM and psycopg); a running ``chatbot run`` has all of it loaded and its
+database open. So the worker listens on a Unix socket private to the user
 who runs it (``worker.control_socket``), and the live controls and the status commands
 (``FORWARDED``) are run inside it: the CLI sends its arguments and prints what the worker
 answers. This module is the CLI's side and imports only the standard library, so that a
@@ -27,7 +28,6 @@ import os
 import socket
 import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,6 +79,8 @@ def socket_dir() -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and Path(runtime).is_dir():
         return Path(runtime) / "chatbot"
+    import tempfile  # a few milliseconds that a command finding XDG_RUNTIME_DIR need not spend
+
     return Path(tempfile.gettempdir()) / f"chatbot-{os.getuid()}"
 
 

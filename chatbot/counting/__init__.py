@@ -11,27 +11,58 @@ before sending); which rule a platform uses is the platform registry's business
   them, in UTF-8 byte offsets.
 
 Each is proven on the platform's own test tables (``tests/test_conformance.py``).
+
+The names load on first use (PEP 562): the platform registry is imported by every command,
+through the config, and a host's ``chatbot chat pause`` must not compile the counting rules'
+patterns (a fiftieth of a second) that it never uses.
 """
 
 from __future__ import annotations
 
-from chatbot.counting.base import Entity, EntityKind, graphemes
-from chatbot.counting.bluesky import Facet, bluesky_entities, find_facets
-from chatbot.counting.mastodon import mastodon_entities, mastodon_length
-from chatbot.counting.x import (
-    HASHTAG,
-    MENTION,
-    X_V3,
-    WeightRange,
-    XTextConfig,
-    extract_urls_with_indices,
-    hashtags_in,
-    mentions_in,
-    urls_in,
-    x_entities,
-    x_invalid_characters,
-    x_weighted_length,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chatbot.counting.base import Entity, EntityKind, graphemes
+    from chatbot.counting.bluesky import Facet, bluesky_entities, find_facets
+    from chatbot.counting.mastodon import mastodon_entities, mastodon_length
+    from chatbot.counting.x import (
+        HASHTAG,
+        MENTION,
+        X_V3,
+        WeightRange,
+        XTextConfig,
+        extract_urls_with_indices,
+        hashtags_in,
+        mentions_in,
+        urls_in,
+        x_entities,
+        x_invalid_characters,
+        x_weighted_length,
+    )
+
+_WHERE = {
+    **dict.fromkeys(("Entity", "EntityKind", "graphemes"), "chatbot.counting.base"),
+    **dict.fromkeys(("Facet", "bluesky_entities", "find_facets"), "chatbot.counting.bluesky"),
+    **dict.fromkeys(("mastodon_entities", "mastodon_length"), "chatbot.counting.mastodon"),
+    **dict.fromkeys(
+        (
+            "HASHTAG",
+            "MENTION",
+            "WeightRange",
+            "XTextConfig",
+            "X_V3",
+            "extract_urls_with_indices",
+            "hashtags_in",
+            "mentions_in",
+            "urls_in",
+            "x_entities",
+            "x_invalid_characters",
+            "x_weighted_length",
+        ),
+        "chatbot.counting.x",
+    ),
+}
 
 __all__ = [
     "HASHTAG",
@@ -55,3 +86,9 @@ __all__ = [
     "x_invalid_characters",
     "x_weighted_length",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'chatbot.counting' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -6,7 +6,6 @@ come back as aware UTC datetimes.
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -26,6 +25,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# Re-exported: the rest of the code imports the states from here.
+from chatbot.db.states import SENT_STATES as SENT_STATES
+from chatbot.db.states import PostState as PostState
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC in Python, naive UTC in the database."""
@@ -42,22 +45,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
-
-
-class PostState(enum.StrEnum):
-    DRAFT = "draft"
-    APPROVED = "approved"
-    QUEUED = "queued"
-    SENDING = "sending"
-    POSTED = "posted"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
-
-# States in which a post may already exist on the platform: apply never changes these.
-SENT_STATES = frozenset({PostState.SENDING, PostState.POSTED, PostState.UNKNOWN})
 
 
 class Base(DeclarativeBase):

@@ -11,7 +11,6 @@ import logging
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,44 +24,24 @@ from sqlalchemy.orm import Session, sessionmaker
 if TYPE_CHECKING:  # Alembic loads only when a schema must change
     from alembic.config import Config as AlembicConfig
 
-from chatbot.errors import ConfigError, UserError
+from chatbot.db.direct import (
+    LOCK_ATTEMPTS,
+    LONG_RUN_STATEMENTS,
+    SCHEMA_HEAD,
+    VERSION_QUERY,
+    DatabaseBusy,
+    busy_message,
+    busy_ms,
+    is_locked,
+    prepare_connection,
+)
+from chatbot.errors import ConfigError
+
+__all__ = ["SCHEMA_HEAD", "Database", "DatabaseBusy", "open_database"]
 
 log = logging.getLogger("chatbot.db")
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_245_911  # arbitrary, fixed: the advisory lock id for schema migrations
-# The newest migration's revision. Every command compares it with the database's in one cheap
-# query instead of loading Alembic (a fifth of a second) to find it; a test keeps it equal to
-# the newest file in migrations/versions.
-SCHEMA_HEAD = "0010"
-VERSION_QUERY = "SELECT version_num FROM alembic_version"
-
-
-def _enable_wal(cursor: Any) -> None:
-    """Switch a fresh database to WAL. When several processes open a brand-new file at once,
-    SQLite refuses all but one converter with "database is locked" without calling the busy
-    handler (it would deadlock); once one has converted the file, the pragma is a no-op."""
-    for _ in range(100):
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-            time.sleep(0.05)
-    cursor.execute("PRAGMA journal_mode=WAL")
-
-
-LOCK_ATTEMPTS = 3
-# A long-running process (the worker, the web app) keeps its pooled SQLite connections, and
-# their caches, for months: each connection's page cache (2 MiB by default) and the sqlite3
-# module's prepared statements (128 by default; an IN list of each length is a statement of its
-# own). Both fill as the queue grows and were most of a worker's growth in a burst of 10,000:
-# RSS 97 -> 106 MiB from post 1,000 to the last with the defaults, 94 -> 96 MiB with these.
-# Its queries read a few rows through indexes, so it is no slower (2.0-2.1 ms a post either
-# way). Bulk commands keep the defaults: an apply of 50,000 posts holds its dirty pages until
-# it commits.
-LONG_RUN_PAGE_CACHE_KIB = 256
-LONG_RUN_STATEMENTS = 16
 _PASSWORD_IN_URL = re.compile(r"(?<=://)([^:/@]*):([^@/]*)@")
 
 
@@ -72,27 +51,16 @@ def mask_password(url: str) -> str:
     return _PASSWORD_IN_URL.sub(r"\1:***@", url)
 
 
-class DatabaseBusy(UserError):
-    """Another process held SQLite's write lock for longer than ``database_lock_wait``."""
-
-
 def _locked(exc: OperationalError) -> bool:
-    return "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig)
+    return isinstance(exc.orig, sqlite3.OperationalError) and is_locked(exc.orig)
 
 
-def _sqlite_setup(engine: Engine, busy_ms: int, long_running: bool) -> None:
+def _sqlite_setup(engine: Engine, busy: int, long_running: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event decide how transactions start (see below).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-        _enable_wal(cursor)
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        if long_running:
-            cursor.execute(f"PRAGMA cache_size=-{LONG_RUN_PAGE_CACHE_KIB}")
-        cursor.close()
+        # The same set-up as the short commands' connections; SQLAlchemy's "begin" event
+        # decides how transactions start (see below).
+        prepare_connection(dbapi_connection, busy, long_running)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -139,8 +107,7 @@ class Database:
             }
         self.engine = create_engine(url, **engine_args)
         if self.is_sqlite:
-            busy_ms = max(1, round(lock_wait * 1000 / LOCK_ATTEMPTS))
-            _sqlite_setup(self.engine, busy_ms, long_running)
+            _sqlite_setup(self.engine, busy_ms(lock_wait), long_running)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         writer_engine = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE")
@@ -239,11 +206,7 @@ class Database:
         raise self._busy()
 
     def _busy(self) -> DatabaseBusy:
-        return DatabaseBusy(
-            f"the database {self.safe_url} is busy: another process kept its write lock for "
-            f"{self.lock_wait:g} s (a long command, or a stuck process?); nothing was changed. "
-            "Try again, or raise database_lock_wait in the config"
-        )
+        return DatabaseBusy(busy_message(self.safe_url, self.lock_wait))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -16,11 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
-from chatbot.counting.base import Entity
-from chatbot.publishers.base import Publisher
 from chatbot.settings import Account, Platforms, Settings
+
+if TYPE_CHECKING:  # the counting rules and the publishers load when they are used
+    from chatbot.counting.base import Entity
+    from chatbot.publishers.base import Publisher
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,15 @@ from the environment or pasted by a partner, one login per process, reposts by s
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from chatbot.counting import Entity, bluesky_entities, graphemes
+from chatbot import counting
 from chatbot.platforms.base import Build, Connection, Platform
-from chatbot.publishers.base import Publisher
 from chatbot.settings import Account, Platforms, Settings
+
+if TYPE_CHECKING:
+    from chatbot.counting import Entity
+    from chatbot.publishers.base import Publisher
 
 
 class Bluesky(Platform):
@@ -22,10 +26,10 @@ class Bluesky(Platform):
     image_limit = 10_000_000  # larger than the PDS takes: the publisher re-encodes to fit
 
     def length(self, text: str, platforms: Platforms | None = None) -> int:
-        return graphemes(text)
+        return counting.graphemes(text)
 
     def entities(self, text: str) -> list[Entity]:
-        return bluesky_entities(text)
+        return counting.bluesky_entities(text)
 
     def remote_id_from_url(self, url: str) -> str:
         """A repost needs the AT URI: ``https://bsky.app/profile/HANDLE/post/RKEY`` becomes

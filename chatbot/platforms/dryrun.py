@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from chatbot.counting import Entity, x_entities, x_invalid_characters, x_weighted_length
+from chatbot import counting
 from chatbot.platforms.base import Build, Platform
-from chatbot.publishers.base import Publisher
 from chatbot.settings import Account, Platforms
+
+if TYPE_CHECKING:
+    from chatbot.counting import Entity
+    from chatbot.publishers.base import Publisher
 
 
 class DryRun(Platform):
@@ -19,13 +23,13 @@ class DryRun(Platform):
     card_size = (1600, 900)
 
     def length(self, text: str, platforms: Platforms | None = None) -> int:
-        return x_weighted_length(text)
+        return counting.x_weighted_length(text)
 
     def entities(self, text: str) -> list[Entity]:
-        return x_entities(text)
+        return counting.x_entities(text)
 
     def refused_characters(self, text: str) -> list[str]:
-        return x_invalid_characters(text)
+        return counting.x_invalid_characters(text)
 
     def publisher(
         self,

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from chatbot.counting import Entity, mastodon_entities, mastodon_length
+from chatbot import counting
 from chatbot.platforms.base import Build, Connection, Platform
-from chatbot.publishers.base import Publisher
 from chatbot.settings import Account, Platforms, Settings
+
+if TYPE_CHECKING:
+    from chatbot.counting import Entity
+    from chatbot.publishers.base import Publisher
 
 
 def _redirect(settings: Settings) -> str:
@@ -31,10 +35,10 @@ class Mastodon(Platform):
 
     def length(self, text: str, platforms: Platforms | None = None) -> int:
         weight = platforms.mastodon.url_weight if platforms is not None else 23
-        return mastodon_length(text, weight)
+        return counting.mastodon_length(text, weight)
 
     def entities(self, text: str) -> list[Entity]:
-        return mastodon_entities(text)
+        return counting.mastodon_entities(text)
 
     def publisher(
         self,

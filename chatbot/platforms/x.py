@@ -9,13 +9,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from chatbot.counting import Entity, urls_in, x_entities, x_invalid_characters, x_weighted_length
+from chatbot import counting
 from chatbot.errors import ConfigError
 from chatbot.platforms.base import Build, Connection, Platform, TokenSet
-from chatbot.publishers.base import Publisher
 from chatbot.settings import Account, Platforms, Settings
 
 if TYPE_CHECKING:  # tweepy is imported only when X is used
+    from chatbot.counting import Entity
+    from chatbot.publishers.base import Publisher
     from chatbot.publishers.x import XOAuthApp
 
 
@@ -36,19 +37,19 @@ class X(Platform):
     image_limit = 5_000_000
 
     def length(self, text: str, platforms: Platforms | None = None) -> int:
-        return x_weighted_length(text)
+        return counting.x_weighted_length(text)
 
     def entities(self, text: str) -> list[Entity]:
-        return x_entities(text)
+        return counting.x_entities(text)
 
     def refused_characters(self, text: str) -> list[str]:
-        return x_invalid_characters(text)
+        return counting.x_invalid_characters(text)
 
     def cost(self, kind: str, text: str, has_media: bool, platforms: Platforms) -> float:
         prices = platforms.x
         if kind == "repost":
             return prices.price_repost
-        cost = prices.price_post_with_link if urls_in(text) else prices.price_post
+        cost = prices.price_post_with_link if counting.urls_in(text) else prices.price_post
         return cost + (prices.price_media if has_media else 0.0)
 
     def publisher(

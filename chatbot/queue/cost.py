@@ -8,12 +8,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from chatbot.db.models import Post, PostState
+from chatbot.db.models import Post
+from chatbot.db.states import SPEND_STATES
 from chatbot.platforms import platform_named
 from chatbot.settings import Platforms
 
-# Posts that were (or may have been) sent, and so were (or may have been) paid for.
-SPEND_STATES = (PostState.POSTED, PostState.SENDING, PostState.UNKNOWN)
+__all__ = ["SPEND_STATES", "estimate_cost", "month_spend"]
 
 
 def estimate_cost(platform: str, kind: str, text: str, has_media: bool, prices: Platforms) -> float:

@@ -1,5 +1,9 @@
 """Host controls for a live chat: status, pause, resume, skip, delay and post-next-now.
 
+The controls read and change rows through a ``ChatStore``: a SQLAlchemy session's
+(``chatbot.queue.store_orm``) or, for a command in its own process on SQLite, one that needs no
+SQLAlchemy (``chatbot.queue.store_direct``). The decisions are made here, once, for both.
+
 Every control is one transaction on the posts table, so a running worker sees it at its next
 cycle; the chat's ``control_version`` is incremented so workers notice within their control poll
 (a fraction of a second) instead of waiting for the next due time. Controls are safe to repeat:
@@ -13,16 +17,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from chatbot.db.audit import audit
-from chatbot.db.models import Chat, Post, PostState
+from chatbot.db.states import PostState
 from chatbot.errors import UserError
 from chatbot.kinds import CHAT_KINDS
+from chatbot.queue.views import ChatStore, ChatView, PostView
 from chatbot.timeutil import format_duration, zone
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # Not yet handed to the platform: these move when the host steers the chat.
 PENDING = (PostState.DRAFT, PostState.APPROVED, PostState.QUEUED)
@@ -35,24 +39,26 @@ class ChatControlError(UserError):
 
 @dataclass
 class ChatStatus:
-    chat: Chat
-    posts: list[Post]
-    dependents: list[Post]
+    chat: ChatView
+    posts: list[PostView]
+    dependents: list[PostView]
+    # Where it was read: a control writes its audit row there, in the same transaction.
+    store: ChatStore = field(repr=False, compare=False)
 
     @property
     def paused(self) -> bool:
         return self.chat.live_state == "paused"
 
     @property
-    def sent(self) -> list[Post]:
+    def sent(self) -> list[PostView]:
         return [p for p in self.posts if p.state not in PENDING]
 
     @property
-    def remaining(self) -> list[Post]:
+    def remaining(self) -> list[PostView]:
         return [p for p in self.posts if p.state in PENDING]
 
     @property
-    def next(self) -> Post | None:
+    def next(self) -> PostView | None:
         remaining = self.remaining
         return remaining[0] if remaining else None
 
@@ -76,36 +82,42 @@ class ControlResult:
     posts: list[str] = field(default_factory=list)
 
 
-def label(post: Post) -> str:
+def label(post: PostView) -> str:
     if post.kind == "question" and post.number is not None:
         return f"Q{post.number}"
     return post.kind
 
 
-def _local(status: ChatStatus, post: Post) -> str:
+def _local(status: ChatStatus, post: PostView) -> str:
     """A post's time in the chat's own zone: every message speaks one zone, the chat's."""
     return post.scheduled_at.astimezone(zone(status.chat.timezone)).strftime("%H:%M:%S %Z")
 
 
-def load_status(session: Session, chat_key: str) -> ChatStatus:
-    chat = session.scalars(select(Chat).where(Chat.key == chat_key)).first()
+def as_store(session: Session | ChatStore) -> ChatStore:
+    """A session's ``ChatStore``; a store as it is."""
+    if hasattr(session, "find_chat"):
+        return cast(ChatStore, session)
+    from chatbot.queue.store_orm import OrmStore
+
+    return OrmStore(cast("Session", session))
+
+
+def load_status(session: Session | ChatStore, chat_key: str) -> ChatStatus:
+    store = as_store(session)
+    chat = store.find_chat(chat_key)
     if chat is None or chat.removed:
-        known = sorted(session.scalars(select(Chat.key).where(Chat.removed.is_(False))))
+        known = sorted(store.chat_keys())
         hint = f"known chats: {', '.join(known)}" if known else "no chat is applied yet"
         raise ChatControlError(f"no chat called {chat_key!r} in the queue ({hint})")
-    rows = list(
-        session.scalars(
-            select(Post)
-            .where(Post.chat_key == chat_key, Post.state != PostState.CANCELLED)
-            .order_by(Post.seq, Post.id)
-        )
-    )
+    rows = store.chat_posts(chat_key)
     originals = [p for p in rows if p.depends_on_id is None and p.kind in CHAT_KINDS]
     dependents = [p for p in rows if p.depends_on_id is not None]
-    return ChatStatus(chat, originals, dependents)
+    return ChatStatus(chat, originals, dependents, store)
 
 
-def _begin(session: Session, chat_key: str, expect_version: int | None, action: str) -> ChatStatus:
+def _begin(
+    session: Session | ChatStore, chat_key: str, expect_version: int | None, action: str
+) -> ChatStatus:
     status = load_status(session, chat_key)
     if expect_version is not None and expect_version != status.chat.control_version:
         raise ChatControlError(
@@ -117,18 +129,17 @@ def _begin(session: Session, chat_key: str, expect_version: int | None, action: 
 
 
 def _done(
-    session: Session,
     status: ChatStatus,
     now: datetime,
     by: str,
     action: str,
     message: str,
-    posts: list[Post] | None = None,
+    posts: list[PostView] | None = None,
     **detail: object,
 ) -> ControlResult:
     status.chat.control_version += 1
     keys = [p.key for p in posts or []]
-    audit(session, now, by, f"chat.{action}", status.chat.key, posts=keys, **detail)
+    status.store.audit(now, by, f"chat.{action}", status.chat.key, posts=keys, **detail)
     return ControlResult(action, True, message, status.chat.control_version, keys)
 
 
@@ -136,7 +147,7 @@ def _unchanged(status: ChatStatus, action: str, message: str) -> ControlResult:
     return ControlResult(action, False, message, status.chat.control_version)
 
 
-def _move(status: ChatStatus, posts: list[Post], delta: timedelta, now: datetime) -> None:
+def _move(status: ChatStatus, posts: list[PostView], delta: timedelta, now: datetime) -> None:
     """Shift posts and keep their reposts' displayed times in step (reposts are due from
     their original's confirmed time anyway)."""
     moved = {p.id for p in posts}
@@ -149,7 +160,7 @@ def _move(status: ChatStatus, posts: list[Post], delta: timedelta, now: datetime
             dep.updated_at = now
 
 
-def _skip_posts(status: ChatStatus, posts: list[Post], now: datetime, reason: str) -> None:
+def _skip_posts(status: ChatStatus, posts: list[PostView], now: datetime, reason: str) -> None:
     skipped = {p.id for p in posts}
     for post in posts:
         post.state = PostState.SKIPPED
@@ -162,7 +173,7 @@ def _skip_posts(status: ChatStatus, posts: list[Post], now: datetime, reason: st
             dep.updated_at = now
 
 
-def _target(status: ChatStatus, number: int | None, action: str) -> Post | None:
+def _target(status: ChatStatus, number: int | None, action: str) -> PostView | None:
     """The post a skip/now acts on: question ``number``, or the next one not yet sent."""
     if number is None:
         return status.next
@@ -175,14 +186,18 @@ def _target(status: ChatStatus, number: int | None, action: str) -> Post | None:
     )
 
 
-def _copies(status: ChatStatus, post: Post) -> list[Post]:
+def _copies(status: ChatStatus, post: PostView) -> list[PostView]:
     """The post and its copies on the chat's other host platforms: one step of the script
     (they share ``seq``), which a skip or a post-now moves together."""
     return [p for p in status.posts if p.seq == post.seq]
 
 
 def pause(
-    session: Session, chat_key: str, now: datetime, by: str, expect_version: int | None = None
+    session: Session | ChatStore,
+    chat_key: str,
+    now: datetime,
+    by: str,
+    expect_version: int | None = None,
 ) -> ControlResult:
     status = _begin(session, chat_key, expect_version, "pause")
     if status.paused:
@@ -194,7 +209,6 @@ def pause(
     sending = [label(p) for p in status.posts if p.state == PostState.SENDING]
     note = f" ({', '.join(sending)} was already being sent)" if sending else ""
     return _done(
-        session,
         status,
         now,
         by,
@@ -204,7 +218,7 @@ def pause(
 
 
 def resume(
-    session: Session,
+    session: Session | ChatStore,
     chat_key: str,
     now: datetime,
     by: str,
@@ -227,7 +241,6 @@ def resume(
         nxt = remaining[0] if remaining else None
         when = f"; next: {label(nxt)} at {_local(status, nxt)}" if nxt else ""
         return _done(
-            session,
             status,
             now,
             by,
@@ -241,7 +254,6 @@ def resume(
     _skip_posts(status, past, now, f"its time passed while the chat was paused (resumed by {by})")
     names = ", ".join(label(p) for p in past) or "nothing"
     return _done(
-        session,
         status,
         now,
         by,
@@ -254,7 +266,7 @@ def resume(
 
 
 def skip(
-    session: Session,
+    session: Session | ChatStore,
     chat_key: str,
     now: datetime,
     by: str,
@@ -274,7 +286,6 @@ def skip(
         )
     _skip_posts(status, pending, now, f"skipped by {by}")
     return _done(
-        session,
         status,
         now,
         by,
@@ -287,7 +298,7 @@ def skip(
 
 
 def delay(
-    session: Session,
+    session: Session | ChatStore,
     chat_key: str,
     now: datetime,
     by: str,
@@ -303,7 +314,6 @@ def delay(
     _move(status, remaining, by_how_much, now)
     nxt = remaining[0]
     return _done(
-        session,
         status,
         now,
         by,
@@ -316,7 +326,7 @@ def delay(
 
 
 def post_now(
-    session: Session,
+    session: Session | ChatStore,
     chat_key: str,
     now: datetime,
     by: str,
@@ -347,4 +357,4 @@ def post_now(
         return _unchanged(status, "now", f"{label(post)} is already due; it is going out")
     for copy in later:  # every platform's copy at once, each with its own reposts
         _move(status, [copy], now - copy.scheduled_at, now)
-    return _done(session, status, now, by, "now", f"posting {label(post)} of {chat_key} now", later)
+    return _done(status, now, by, "now", f"posting {label(post)} of {chat_key} now", later)

@@ -1,17 +1,22 @@
-"""The queue at a glance: per account, counts by state, next due, and what needs a person."""
+"""The queue at a glance: per account, counts by state, next due, and what needs a person.
+
+Read through a ``StatusStore``: a session's (``chatbot.queue.store_orm``) or, for ``chatbot
+status`` in its own process on SQLite, one without SQLAlchemy (``chatbot.queue.store_direct``).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from chatbot.db.models import Account, Post, PostState
-from chatbot.queue.cost import month_spend
+from chatbot.db.states import PostState
+from chatbot.queue.views import PostView, StatusStore
 from chatbot.timeutil import format_duration
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ATTENTION_STATES = (PostState.FAILED, PostState.UNKNOWN)
 PENDING_STATES = (PostState.DRAFT, PostState.APPROVED, PostState.QUEUED, PostState.SENDING)
@@ -25,36 +30,43 @@ class AccountStatus:
     paused_reason: str | None = None
     rate_limited_until: datetime | None = None
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    next_due: Post | None = None
+    next_due: PostView | None = None
     month_spend: float = 0.0
 
 
 @dataclass
 class QueueStatus:
     accounts: list[AccountStatus]
-    attention: list[Post]
+    attention: list[PostView]
     # Not approved and due within review.warn_before (or already due): approve or skip them.
-    unapproved: list[Post] = field(default_factory=list)
+    unapproved: list[PostView] = field(default_factory=list)
     unapproved_total: int = 0
 
 
 UNAPPROVED_SHOWN = 50
 
 
+def as_store(session: Session | StatusStore) -> StatusStore:
+    """A session's ``StatusStore``; a store as it is."""
+    if hasattr(session, "state_counts"):
+        return cast(StatusStore, session)
+    from chatbot.queue.store_orm import OrmStore
+
+    return OrmStore(cast("Session", session))
+
+
 def unapproved_soon(
-    session: Session, now: datetime, horizon: timedelta, limit: int = UNAPPROVED_SHOWN
-) -> tuple[list[Post], int]:
+    session: Session | StatusStore,
+    now: datetime,
+    horizon: timedelta,
+    limit: int = UNAPPROVED_SHOWN,
+) -> tuple[list[PostView], int]:
     """Posts still waiting for a person's approval that are due within ``horizon`` (or already
     due), earliest first, and how many there are in all."""
-    where = (Post.state == PostState.DRAFT, Post.scheduled_at <= now + horizon)
-    total = session.scalar(select(func.count(Post.id)).where(*where)) or 0
-    posts = list(
-        session.scalars(select(Post).where(*where).order_by(Post.scheduled_at).limit(limit))
-    )
-    return posts, int(total)
+    return as_store(session).unapproved(now + horizon, limit)
 
 
-def unapproved_hint(post: Post, now: datetime) -> str:
+def unapproved_hint(post: PostView, now: datetime) -> str:
     """When the post is due and what fixes it, for status and the web app."""
     delta = post.scheduled_at - now
     # whole seconds: "due 3h52m40s ago", not "...40s395ms ago"
@@ -77,28 +89,18 @@ def unapproved_hint(post: Post, now: datetime) -> str:
 
 
 def queue_status(
-    session: Session, now: datetime, horizon: timedelta = timedelta(hours=24)
+    session: Session | StatusStore, now: datetime, horizon: timedelta = timedelta(hours=24)
 ) -> QueueStatus:
+    store = as_store(session)
     accounts = {
         a.key: AccountStatus(a.key, a.platform, a.paused, a.paused_reason, a.rate_limited_until)
-        for a in session.scalars(select(Account).order_by(Account.key))
+        for a in store.accounts()
     }
-    for account_key, state, count in session.execute(
-        select(Post.account_key, Post.state, func.count()).group_by(Post.account_key, Post.state)
-    ):
+    for account_key, state, count in store.state_counts():
         accounts.setdefault(account_key, AccountStatus(account_key, "?")).counts[state] = count
     for status in accounts.values():
-        status.next_due = session.scalars(
-            select(Post)
-            .where(Post.account_key == status.key, Post.state.in_(PENDING_STATES))
-            .order_by(Post.scheduled_at)
-            .limit(1)
-        ).first()
-        status.month_spend = month_spend(session, status.key, now)
-    attention = list(
-        session.scalars(
-            select(Post).where(Post.state.in_(ATTENTION_STATES)).order_by(Post.scheduled_at)
-        )
-    )
-    unapproved, total = unapproved_soon(session, now, horizon)
+        status.next_due = store.next_due(status.key, PENDING_STATES)
+        status.month_spend = store.month_spend(status.key, now)
+    attention = store.in_states(ATTENTION_STATES)
+    unapproved, total = store.unapproved(now + horizon, UNAPPROVED_SHOWN)
     return QueueStatus(list(accounts.values()), attention, unapproved, total)

@@ -13,8 +13,9 @@ from typing import Any
 from flask import abort, render_template, request
 from sqlalchemy import select
 
-from chatbot.db.models import Account, Post, PostState
+from chatbot.db.models import Account, PostState
 from chatbot.queue import live
+from chatbot.queue.views import PostView
 from chatbot.web.answers import answers_view
 from chatbot.web.pages import database, now, pages, require, row, viewer_zone
 
@@ -67,7 +68,7 @@ def countdown(at: datetime, current: datetime) -> str:
     return f"in {minutes}m {secs:02d}s" if minutes else f"in {secs}s"
 
 
-def _steps(status: live.ChatStatus, reposts: dict[int, list[Post]]) -> list[dict[str, Any]]:
+def _steps(status: live.ChatStatus, reposts: dict[int, list[PostView]]) -> list[dict[str, Any]]:
     """The script one step a line: a question's copies on the host's other platforms and its
     partners' reposts are chips under it, not lines of their own."""
     steps: list[dict[str, Any]] = []
@@ -88,7 +89,7 @@ def _panel(status: live.ChatStatus, session: Any) -> dict[str, Any]:
     nxt = status.next
     drafts = [p for p in status.remaining if p.state == PostState.DRAFT]
     whole_chat = len(drafts) > 1 and len(drafts) == len(status.remaining)
-    reposts: dict[int, list[Post]] = defaultdict(list)
+    reposts: dict[int, list[PostView]] = defaultdict(list)
     for dep in status.dependents:
         if dep.depends_on_id is not None:
             reposts[dep.depends_on_id].append(dep)

@@ -41,6 +41,7 @@ from chatbot.queue import live
 from chatbot.queue.optout import is_opted_out
 from chatbot.queue.settle import needs_settling
 from chatbot.queue.status import unapproved_soon
+from chatbot.queue.views import PostView
 from chatbot.timeutil import format_duration, zone
 from chatbot.web.preview import length_of, linked
 from chatbot.web.signin import Throttle, sign_in, sign_out_everywhere
@@ -111,7 +112,7 @@ def visible_post(session: Any, post_id: int, amplified: bool = False) -> Post:
     return post
 
 
-def row(post: Post) -> dict[str, Any]:
+def row(post: PostView) -> dict[str, Any]:
     platform = platform_named(post.platform)
     limit, _ = platform.limits(config().settings.platforms)
     used, fits = length_of(post.text, post.platform, limit)
