@@ -59,7 +59,7 @@ def measure(
 def measure_postgresql(
     commands: list[tuple[str, list[list[str]]]], runs: int, env: dict[str, str], cwd: Path
 ) -> dict[str, tuple[float, float]]:
-    """The chatbot commands on a PostgreSQL queue of their own (no worker): the session path."""
+    """The chatbot commands on a PostgreSQL queue of their own (no worker)."""
     import psycopg
 
     name = f"chatbot_bench_{uuid.uuid4().hex[:8]}"
@@ -154,12 +154,14 @@ def main() -> None:
         "SQLite queue through `sqlite3` alone (`chatbot.db.direct`: no SQLAlchemy), reads the "
         "brief of the config that the first of them kept (`chatbot.cli.brief`: no pydantic, "
         "no YAML), and runs without cyclic garbage collection. *On its own, PostgreSQL*: the "
-        "same commands on a PostgreSQL queue (`$DATABASE_URL`), through SQLAlchemy's session "
-        "(its ORM, the models, psycopg and the validated settings load; the schema check is "
-        "one query). *Worker running* (SQLite): "
+        "same commands on a PostgreSQL queue named by `$DATABASE_URL`, through psycopg alone "
+        "(the same direct path; psycopg and a new server connection are most of it). "
+        "*Worker running* (SQLite): "
         "a `chatbot run` worker on the same config serves the live controls and `status` over "
         "its control socket; the command loads click and the standard library only. Aim: live "
-        "controls and `status` under 300 ms, `--help` under 200 ms.\n",
+        "controls and `status` under 300 ms, `--help` under 200 ms. Read the figures against "
+        "the floor: this machine's speed varies from hour to hour (a bare `python -c pass` "
+        "has taken from 19 to 33 ms).\n",
         "| command | on its own, SQLite: median | slowest | PostgreSQL: median | slowest "
         "| worker running: median | slowest |",
         "|---|---|---|---|---|---|---|",

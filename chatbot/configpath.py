@@ -5,11 +5,20 @@ pydantic, PyYAML or the settings table."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from chatbot.errors import ConfigError
 
-__all__ = ["find_config_path", "load_dotenv_beside", "resolve_database_url"]
+__all__ = ["find_config_path", "load_dotenv_beside", "mask_password", "resolve_database_url"]
+
+_PASSWORD_IN_URL = re.compile(r"(?<=://)([^:/@]*):([^@/]*)@")
+
+
+def mask_password(url: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host``, for a URL that may not
+    even parse (so SQLAlchemy's own masking cannot be used)."""
+    return _PASSWORD_IN_URL.sub(r"\1:***@", url)
 
 
 def find_config_path(explicit: str | None = None, cwd: Path | None = None) -> Path:

@@ -1,6 +1,6 @@
-"""The short commands' SQLite path without SQLAlchemy (``chatbot.db.direct``) does exactly
-what the session path does: the same controls and overviews run through both on copies of one
-applied queue leave the same rows, byte for byte, and say the same things."""
+"""The short commands' path without SQLAlchemy (``chatbot.db.direct``) does exactly what the
+session path does: the same controls and overviews run through both on copies of one applied
+queue, on SQLite and on PostgreSQL, leave the same rows as stored and say the same things."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import JSON, Boolean
 
-from chatbot.db.direct import FLAGS, JSONS, TIMES, DatabaseBusy, DirectDatabase
+from chatbot.db.direct import DatabaseBusy, DirectDatabase
+from chatbot.db.forms import FLAGS, JSONS, TIMES
 from chatbot.db.models import Base, UTCDateTime
 from chatbot.db.session import open_database
 from chatbot.errors import UserError
@@ -28,52 +30,101 @@ from chatbot.queue import live
 from chatbot.queue.status import queue_status
 from chatbot.queue.store_direct import DirectStore
 from chatbot.queue.store_orm import OrmStore
-from tests.conftest import Project
+from tests.conftest import PG_ADMIN_URL, PG_AVAILABLE, PG_SKIP_REASON, Project, _pg_admin
 
 CHAT_START = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)  # the example chat, 8 pm EST
 MIN = timedelta(minutes=1)
 
 
-def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the tables the controls and overviews touch, as stored."""
-    with sqlite3.connect(path) as conn:
-        return {
-            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
-            for table in ("chats", "posts", "audit_log", "accounts", "answer_counts")
-        }
+TABLES = ("chats", "posts", "audit_log", "accounts", "answer_counts")
+# What an overview reports: a failed post, an unknown one, one posted this month (its spend),
+# and answers counted.
+SEEDS = (
+    "UPDATE posts SET state = 'failed', state_reason = 'X said 403' "
+    "WHERE key = 'ban-push/chat-invite@ifc'",
+    "UPDATE posts SET state = 'unknown' WHERE key = 'fr-chat/intro@masslib'",
+    "UPDATE posts SET state = 'posted', sent_at = '2026-12-02 10:00:00.000000', "
+    "estimated_cost = 0.015 WHERE key = 'ban-push/chat-invite'",
+    "INSERT INTO answer_counts (chat_key, question, platform, answers) "
+    "VALUES ('fr-chat', 1, 'x', 4), ('fr-chat', 1, 'bluesky', 2), ('fr-chat', 0, 'x', 1)",
+)
+
+
+def _sqlite_path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def _execute(url: str, statement: str) -> list[tuple[Any, ...]]:
+    if url.startswith("sqlite:"):
+        with sqlite3.connect(_sqlite_path(url)) as conn:
+            return conn.execute(statement).fetchall()
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as server:
+        cursor = server.execute(statement)  # type: ignore[arg-type]
+        return cursor.fetchall() if cursor.description else []
+
+
+def _dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the tables the controls and overviews touch, as stored (on PostgreSQL as
+    the server prints it, JSON columns as their text)."""
+    if url.startswith("sqlite:"):
+        query = "SELECT * FROM {} ORDER BY 1, 2, 3"
+    else:
+        query = "SELECT row_to_json(t)::text AS r FROM {} t ORDER BY r"
+    return {table: _execute(url, query.format(table)) for table in TABLES}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def twins(
+    request: pytest.FixtureRequest,
+    example: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[str, str]]:
+    """Two copies of the example queue, applied and the chat approved, seeded (``SEEDS``): one
+    for the session path, one for the direct path, on SQLite and on PostgreSQL."""
+    names: list[str] = []
+    if request.param == "postgresql":
+        if not PG_AVAILABLE:
+            pytest.skip(PG_SKIP_REASON)
+        names = [f"chatbot_test_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+        base = PG_ADMIN_URL.rsplit("/", 1)[0]
+        _pg_admin(f'CREATE DATABASE "{names[0]}"')
+        source = f"{base}/{names[0]}"
+        monkeypatch.setenv("DATABASE_URL", source)
+    else:
+        source = f"sqlite:///{example.root / 'var' / 'chatbot.db'}"
+    try:
+        with freeze_time("2026-11-23 12:00:00"):
+            assert example.run("apply", "--by", "maty").exit_code == 0
+            assert example.run("approve", "fr-chat", "--by", "maty").exit_code == 0
+        for statement in SEEDS:
+            _execute(source, statement)
+        if names:
+            _pg_admin(f'CREATE DATABASE "{names[1]}" TEMPLATE "{names[0]}"')
+            yield source, f"{base}/{names[1]}"
+        else:
+            orm, direct = tmp_path / "orm.db", tmp_path / "direct.db"
+            shutil.copy(_sqlite_path(source), orm)
+            shutil.copy(_sqlite_path(source), direct)
+            yield f"sqlite:///{orm}", f"sqlite:///{direct}"
+    finally:
+        for name in names:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
-def twins(example: Project, tmp_path: Path) -> tuple[Path, Path]:
-    """Two copies of the example queue, applied and the chat approved, with a few posts in the
-    states an overview reports (failed, unknown, posted this month) and answers counted."""
-    with freeze_time("2026-11-23 12:00:00"):
-        assert example.run("apply", "--by", "maty").exit_code == 0
-        assert example.run("approve", "fr-chat", "--by", "maty").exit_code == 0
-    source = example.root / "var" / "chatbot.db"
-    with sqlite3.connect(source) as conn:
-        conn.execute(
-            "UPDATE posts SET state = 'failed', state_reason = 'X said 403' "
-            "WHERE key = 'ban-push/chat-invite@ifc'"
-        )
-        conn.execute("UPDATE posts SET state = 'unknown' WHERE key = 'fr-chat/intro@masslib'")
-        conn.execute(
-            "UPDATE posts SET state = 'posted', sent_at = '2026-12-02 10:00:00.000000', "
-            "estimated_cost = 0.015 WHERE key = 'ban-push/chat-invite'"
-        )
-        conn.execute(
-            "INSERT INTO answer_counts (chat_key, question, platform, answers) "
-            "VALUES ('fr-chat', 1, 'x', 4), ('fr-chat', 1, 'bluesky', 2), ('fr-chat', 0, 'x', 1)"
-        )
-    orm, direct = tmp_path / "orm.db", tmp_path / "direct.db"
-    shutil.copy(source, orm)
-    shutil.copy(source, direct)
-    return orm, direct
+def sqlite_queue(twins: tuple[str, str]) -> Path:
+    """An applied SQLite queue, for what only SQLite has (its write lock)."""
+    if not twins[1].startswith("sqlite:"):
+        pytest.skip("SQLite's write lock: PostgreSQL's writers lock rows, not the database")
+    return _sqlite_path(twins[1])
 
 
 @contextmanager
-def _orm(path: Path, write: bool) -> Iterator[OrmStore]:
-    db = open_database(f"sqlite:///{path}")
+def _orm(url: str, write: bool) -> Iterator[OrmStore]:
+    db = open_database(url)
     try:
         with db.write() if write else db.read() as session:
             yield OrmStore(session)
@@ -82,8 +133,8 @@ def _orm(path: Path, write: bool) -> Iterator[OrmStore]:
 
 
 @contextmanager
-def _direct(path: Path, write: bool) -> Iterator[DirectStore]:
-    db = DirectDatabase.open(f"sqlite:///{path}", 15.0)
+def _direct(url: str, write: bool) -> Iterator[DirectStore]:
+    db = DirectDatabase.open(url, 15.0)
     assert db is not None, "an applied queue at this schema takes the direct path"
     try:
         with db.write() if write else db.read() as connection:
@@ -93,10 +144,10 @@ def _direct(path: Path, write: bool) -> Iterator[DirectStore]:
 
 
 def _outcome(
-    opener: Callable[[Path, bool], Any], path: Path, action: Callable[..., Any], **kwargs: Any
+    opener: Callable[[str, bool], Any], url: str, action: Callable[..., Any], **kwargs: Any
 ) -> tuple[str, Any]:
     try:
-        with opener(path, True) as store:
+        with opener(url, True) as store:
             result = action(store, "fr-chat", **kwargs)
     except UserError as exc:
         return ("refused", str(exc))
@@ -163,13 +214,12 @@ SCRIPT: list[tuple[int, Callable[..., Any], dict[str, Any]]] = [
 ]
 
 
-def test_every_control_and_overview_matches_the_session_path(
-    twins: tuple[Path, Path],
-) -> None:
+def test_every_control_and_overview_matches_the_session_path(twins: tuple[str, str]) -> None:
     orm, direct = twins
     assert _dump(orm) == _dump(direct)
     for minutes, action, kwargs in SCRIPT:
-        now = CHAT_START + minutes * MIN
+        # Odd microseconds: a time stored with less precision than the other path keeps shows.
+        now = CHAT_START + minutes * MIN + timedelta(microseconds=123_457)
         args = {"now": now, "by": "alison", **kwargs}
         expected = _outcome(_orm, orm, action, **args)
         got = _outcome(_direct, direct, action, **args)
@@ -181,14 +231,13 @@ def test_every_control_and_overview_matches_the_session_path(
             )
             assert _queue_view(b, now) == _queue_view(a, now)
             assert b.answer_counts("fr-chat") == a.answer_counts("fr-chat")
-    with sqlite3.connect(direct) as conn:
-        actions = [a for (a,) in conn.execute("SELECT action FROM audit_log ORDER BY id")]
-        states = dict(conn.execute("SELECT state, count(*) FROM posts GROUP BY state").fetchall())
+    actions = [a for (a,) in _execute(direct, "SELECT action FROM audit_log ORDER BY id")]
+    states = dict(_execute(direct, "SELECT state, count(*) FROM posts GROUP BY state"))
     assert actions.count("chat.skip") == 2 and "chat.now" in actions and "chat.delay" in actions
     assert states["skipped"] > 3
 
 
-def test_an_unknown_chat_is_the_same_refusal_on_both_paths(twins: tuple[Path, Path]) -> None:
+def test_an_unknown_chat_is_the_same_refusal_on_both_paths(twins: tuple[str, str]) -> None:
     orm, direct = twins
     with _orm(orm, False) as a, pytest.raises(live.ChatControlError) as on_orm:
         live.load_status(a, "nope")
@@ -207,7 +256,7 @@ def test_the_stored_forms_match_the_models_column_types() -> None:
         assert JSONS[table] == {c.name for c in columns if isinstance(c.type, JSON)}, table
 
 
-def test_only_an_existing_sqlite_queue_at_this_schema_takes_the_direct_path(
+def test_only_an_existing_queue_at_this_schema_takes_the_direct_path(
     tmp_path: Path, _sqlite_template: Path
 ) -> None:
     current = tmp_path / "current.db"
@@ -227,15 +276,18 @@ def test_only_an_existing_sqlite_queue_at_this_schema_takes_the_direct_path(
         f"sqlite:///{tmp_path / 'missing.db'}",  # created by the session path
         f"sqlite:///{current}?timeout=5",  # options: SQLAlchemy's to read
         "sqlite://",
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test",  # never even connected to
+        "postgresql://postgres@127.0.0.1:5432/test",  # SQLAlchemy's psycopg2 driver
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test?sslmode=disable",  # options
+        "postgresql+psycopg://postgres@127.0.0.1:1/queue",  # no server: the session path says
     ):
         assert DirectDatabase.open(url, 1.0) is None, url
     assert not (tmp_path / "missing.db").exists()
 
 
-def test_a_held_write_lock_is_one_busy_line_and_changes_nothing(twins: tuple[Path, Path]) -> None:
-    _, path = twins
-    before = _dump(path)
+def test_a_held_write_lock_is_one_busy_line_and_changes_nothing(sqlite_queue: Path) -> None:
+    path = sqlite_queue
+    url = f"sqlite:///{path}"
+    before = _dump(url)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     db = DirectDatabase.open(f"sqlite:///{path}", 0.3)
@@ -250,20 +302,20 @@ def test_a_held_write_lock_is_one_busy_line_and_changes_nothing(twins: tuple[Pat
     with db.write() as connection:  # released: the same control goes through
         live.pause(DirectStore(connection), "fr-chat", CHAT_START, "alison")
     db.close()
-    after = _dump(path)
+    after = _dump(url)
     assert after["chats"] != before["chats"]
 
 
-def test_a_control_that_fails_midway_leaves_nothing_behind(twins: tuple[Path, Path]) -> None:
-    _, path = twins
-    before = _dump(path)
-    db = DirectDatabase.open(f"sqlite:///{path}", 1.0)
+def test_a_control_that_fails_midway_leaves_nothing_behind(twins: tuple[str, str]) -> None:
+    _, url = twins
+    before = _dump(url)
+    db = DirectDatabase.open(url, 1.0)
     assert db is not None
     with pytest.raises(RuntimeError), db.write() as connection:
         live.delay(DirectStore(connection), "fr-chat", CHAT_START, "alison", by_how_much=MIN)
         raise RuntimeError("the process was interrupted")
     db.close()
-    assert _dump(path) == before
+    assert _dump(url) == before
 
 
 # At the frozen time the example content was applied at: the chat has not started yet.
@@ -281,6 +333,7 @@ print('LOADED', json.dumps(sorted({m.split('.')[0] for m in sys.modules})), file
 """
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @pytest.mark.parametrize(
     "argv",
     [
@@ -290,12 +343,22 @@ print('LOADED', json.dumps(sorted({m.split('.')[0] for m in sys.modules})), file
         ["status"],
     ],
 )
-def test_the_short_commands_on_sqlite_load_no_sqlalchemy(example: Project, argv: list[str]) -> None:
-    """What makes `chatbot chat pause` answer in a fifth of a second without a worker."""
-    with freeze_time("2026-11-23 12:00:00"):
-        assert example.run("apply", "--by", "maty").exit_code == 0
+def test_the_short_commands_load_no_sqlalchemy(
+    request: pytest.FixtureRequest,
+    example: Project,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    argv: list[str],
+) -> None:
+    """What makes `chatbot chat pause` answer in a tenth of a second without a worker."""
     env = {**os.environ, "XDG_RUNTIME_DIR": str(example.root), "CHATBOT_USER": "test"}
     env.pop("DATABASE_URL", None)
+    if backend == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        monkeypatch.setenv("DATABASE_URL", url)
+        env["DATABASE_URL"] = url
+    with freeze_time("2026-11-23 12:00:00"):
+        assert example.run("apply", "--by", "maty").exit_code == 0
     for run in ("validates the config and keeps its brief", "reads the brief"):
         result = subprocess.run(
             [sys.executable, "-c", PROBE, *argv],

@@ -146,16 +146,18 @@ def _database_failure(exc: Exception) -> str | None:
     """The first line of the database's own error, if ``exc`` is one, else None.
 
     Looked up, not imported: a command that never opened the database (check) must not load
-    SQLAlchemy (a fifth of a second) just to name its exception; the short commands on SQLite
-    raise ``sqlite3``'s own (``chatbot.db.direct``)."""
+    SQLAlchemy (a fifth of a second) just to name its exception; the short commands raise
+    ``sqlite3``'s or psycopg's own (``chatbot.db.direct``)."""
     errors = sys.modules.get("sqlalchemy.exc")
     if errors is not None and isinstance(exc, errors.OperationalError):
         message = str(exc.orig)
-    else:
-        sqlite3 = sys.modules.get("sqlite3")
-        if sqlite3 is None or not isinstance(exc, sqlite3.OperationalError):
-            return None
+    elif any(
+        module is not None and isinstance(exc, module.OperationalError)
+        for module in (sys.modules.get("sqlite3"), sys.modules.get("psycopg"))
+    ):
         message = str(exc)
+    else:
+        return None
     return (message.strip().splitlines() or ["unknown error"])[0]
 
 

@@ -9,9 +9,9 @@ as every command does and keeps this brief; the next ones on the same bytes of t
 read by the same code, use the brief instead. Any change to the file or to the code that
 validates it is another key, and so a full validation again (with its errors, if any).
 
-The brief is kept only for a SQLite queue: a URL that could carry a password is never written
-out. It lives in the user's private runtime directory (the worker's socket directory), mode
-0600, written whole or not at all.
+A database URL with a password (or options, where libpq takes one too) is never written out:
+no brief is kept for it. A brief lives in the user's private runtime directory (the worker's
+socket directory), mode 0600, written whole or not at all.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from chatbot.cli.remote import is_private, socket_dir
-from chatbot.configpath import resolve_database_url
+from chatbot.configpath import mask_password, resolve_database_url
 
 if TYPE_CHECKING:
     from chatbot.config import Config
@@ -127,10 +127,18 @@ def kept_brief(config_path: Path) -> Brief | None:
         return None  # none yet, or damaged: validate again
 
 
+def may_keep(url: str) -> bool:
+    """Whether a database URL may be written out: a SQLite one, or one with no password in it
+    and no options after ``?`` (where libpq would also take one)."""
+    if url.startswith("sqlite:"):
+        return True
+    return "?" not in url and mask_password(url) == url
+
+
 def keep_brief(brief: Brief) -> None:
     """Keep ``brief`` for the next short command, if it may be kept; never an error."""
-    if not brief.database_setting.startswith("sqlite:"):
-        return  # could carry a password
+    if not may_keep(brief.database_setting):
+        return
     where = _file(brief.path)
     try:
         where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

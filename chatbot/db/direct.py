@@ -1,30 +1,32 @@
-"""The queue on SQLite through the standard library's ``sqlite3``, without SQLAlchemy.
+"""The queue through a plain DB-API connection (``sqlite3``, psycopg), without SQLAlchemy.
 
 A host's ``chatbot chat pause`` in its own process spent most of its time loading SQLAlchemy:
 its core, the ORM, the models and their mappers are about a quarter of a second on the 2-core
 machine the benchmarks run on (``docs/benchmarks.md``), more than the whole command may take.
 So the short commands (the live controls and the status overviews) read and write an existing
-SQLite queue through this module, with the same connection set-up and the same locking as
-``chatbot.db.session`` (which imports what is shared from here), and the same stored forms
-(``Record``): the state machine that decides what a control changes is one
+queue through this module: on SQLite with the same connection set-up and the same locking as
+``chatbot.db.session`` (which imports what is shared from here), on PostgreSQL in the same
+read-committed transactions as a session's, and on both in the same stored forms
+(``chatbot.db.forms``). The state machine that decides what a control changes is one
 (``chatbot.queue.live``), whichever way the rows were read.
 
-Anything else (PostgreSQL, a URL with options, a file that does not exist yet or whose schema
-is not this code's) takes the SQLAlchemy path, which creates and migrates.
+Anything else (a URL with options or another driver, a file that does not exist yet, a schema
+that is not this code's, a server that does not answer) takes the SQLAlchemy path, which
+creates, migrates and reports.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from chatbot.db.forms import Forms, PostgresForms, SqliteForms
 from chatbot.errors import UserError
 
 log = logging.getLogger("chatbot.db")
@@ -45,9 +47,6 @@ LOCK_ATTEMPTS = 3
 # it commits.
 LONG_RUN_PAGE_CACHE_KIB = 256
 LONG_RUN_STATEMENTS = 16
-# How SQLAlchemy's DateTime stores a time on SQLite (always six digits of microseconds): text
-# that sorts as time does, so a comparison in SQL is a comparison of times.
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class DatabaseBusy(UserError):
@@ -101,77 +100,6 @@ def prepare_connection(connection: sqlite3.Connection, busy: int, long_running: 
     cursor.close()
 
 
-def db_time(value: datetime | None) -> str | None:
-    """An aware time as the queue stores it (naive UTC text)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
-    return value.astimezone(UTC).replace(tzinfo=None).strftime(TIME_FORMAT)
-
-
-def py_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
-# The columns stored in another form than Python's, per table (what SQLAlchemy's column types
-# do on the other path; a test keeps these equal to the models).
-TIMES: dict[str, frozenset[str]] = {
-    "accounts": frozenset({"rate_limited_until"}),
-    "chats": frozenset({"starts_at", "paused_at"}),
-    "posts": frozenset(
-        {
-            "scheduled_at",
-            "planned_at",
-            "lease_until",
-            "sent_at",
-            "next_attempt_at",
-            "posted_at",
-            "created_at",
-            "updated_at",
-        }
-    ),
-    "audit_log": frozenset({"at"}),
-    "answer_counts": frozenset(),
-}
-FLAGS: dict[str, frozenset[str]] = {
-    "accounts": frozenset({"paused"}),
-    "chats": frozenset({"removed"}),
-    "posts": frozenset({"reply_to_previous", "held"}),
-    "audit_log": frozenset(),
-    "answer_counts": frozenset(),
-}
-JSONS: dict[str, frozenset[str]] = {
-    "accounts": frozenset(),
-    "chats": frozenset({"follow"}),
-    "posts": frozenset({"card_fields"}),
-    "audit_log": frozenset({"detail"}),
-    "answer_counts": frozenset(),
-}
-
-
-def to_python(table: str, column: str, value: Any) -> Any:
-    if column in TIMES[table]:
-        return py_time(value)
-    if column in FLAGS[table]:
-        return None if value is None else bool(value)
-    if column in JSONS[table]:
-        return None if value is None else json.loads(value)
-    return value
-
-
-def to_stored(table: str, column: str, value: Any) -> Any:
-    if column in TIMES[table]:
-        return db_time(value)
-    if column in FLAGS[table]:
-        return None if value is None else int(value)
-    if column in JSONS[table]:
-        return json.dumps(value)  # None is stored as JSON null, as SQLAlchemy's JSON does
-    if isinstance(value, str):
-        return str(value)  # a PostState is stored as its plain value
-    return value
-
-
 class Record:
     """One row, read by attribute like a model object; what is set is remembered so that the
     transaction writes it back (``DirectDatabase.write``)."""
@@ -200,44 +128,54 @@ class Record:
 
 
 class Connection:
-    """One transaction's connection: rows as ``Record`` objects, changes written at the end."""
+    """One transaction's connection: rows as ``Record`` objects, changes written at the end.
+    Statements mark their parameters with ``?``, whichever the backend."""
 
-    def __init__(self, connection: sqlite3.Connection):
+    def __init__(self, connection: Any, forms: Forms):
         self.raw = connection
+        self.forms = forms
         self._loaded: list[Record] = []
+
+    def time(self, value: datetime) -> Any:
+        """A time as a parameter compared with a stored time."""
+        return self.forms.time(value)
 
     def records(self, table: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """The rows as ``Record`` objects (``Any``: each caller reads them as its view, e.g.
         ``chatbot.queue.views.PostView``)."""
-        cursor = self.raw.execute(sql, params)
+        cursor = self.raw.execute(self.forms.sql(sql), params)
         names = [d[0] for d in cursor.description]
+        convert = self.forms.to_python
         out: list[Any] = []
         for row in cursor:
-            values = {n: to_python(table, n, v) for n, v in zip(names, row, strict=True)}
+            values = {n: convert(table, n, v) for n, v in zip(names, row, strict=True)}
             out.append(Record(table, values))
         self._loaded.extend(out)
         return out
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return list(self.raw.execute(sql, params))
+        return list(self.raw.execute(self.forms.sql(sql), params))
 
     def insert(self, table: str, **values: Any) -> None:
         columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        stored = tuple(to_stored(table, k, v) for k, v in values.items())
+        marks = ", ".join(self.forms.mark(table, k) for k in values)
+        stored = tuple(self.forms.to_stored(table, k, v) for k, v in values.items())
         self.raw.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", stored)
 
     def flush(self) -> None:
         """Write back what was set on the records read in this transaction."""
+        forms = self.forms
         for record in self._loaded:
             changed = sorted(record._changed)
             if not changed:
                 continue
             table = record._table
-            assignments = ", ".join(f"{name} = ?" for name in changed)
-            values = [to_stored(table, name, record._values[name]) for name in changed]
+            assignments = ", ".join(f"{name} = {forms.mark(table, name)}" for name in changed)
+            values = [forms.to_stored(table, name, record._values[name]) for name in changed]
+            key = forms.sql("?")
             self.raw.execute(
-                f"UPDATE {table} SET {assignments} WHERE id = ?", (*values, record._values["id"])
+                f"UPDATE {table} SET {assignments} WHERE id = {key}",
+                (*values, record._values["id"]),
             )
             record._changed.clear()
 
@@ -254,50 +192,83 @@ def sqlite_file(url: str) -> Path | None:
     return path
 
 
-class DirectDatabase:
-    """An existing SQLite queue at this code's schema; ``read()`` and ``write()`` are one
-    transaction each, as ``chatbot.db.session.Database``'s are."""
+def postgres_conninfo(url: str) -> str | None:
+    """libpq's URI for a plain ``postgresql+psycopg://`` URL (the driver the session path uses),
+    else None: options after ``?`` are SQLAlchemy's to read."""
+    prefix = "postgresql+psycopg://"
+    if not url.startswith(prefix) or "?" in url:
+        return None
+    return "postgresql://" + url[len(prefix) :]
 
-    def __init__(self, url: str, path: Path, lock_wait: float):
+
+class DirectDatabase:
+    """An existing queue at this code's schema; ``read()`` and ``write()`` are one transaction
+    each, as ``chatbot.db.session.Database``'s are."""
+
+    def __init__(self, url: str, connection: Any, forms: Forms, lock_wait: float):
         self.url = url
         self.lock_wait = lock_wait
-        self._connection = sqlite3.connect(path, isolation_level=None)
-        prepare_connection(self._connection, busy_ms(lock_wait), long_running=False)
+        self.is_sqlite = isinstance(forms, SqliteForms)
+        self._connection = connection
+        self._forms = forms
 
     @classmethod
     def open(cls, url: str, lock_wait: float) -> DirectDatabase | None:
-        """The queue at ``url`` if this module can serve it, else None (use the other path)."""
-        path = sqlite_file(url)
-        if path is None:
+        """The queue at ``url`` if this module can serve it, else None (use the other path,
+        which also reports whatever is wrong, in its own words)."""
+        db = cls._connect(url, lock_wait)
+        if db is None:
             return None
         try:
-            db = cls(url, path, lock_wait)
-        except sqlite3.Error:
-            return None  # the other path reports what is wrong, in its own words
-        try:
             current = {row[0] for row in db._connection.execute(VERSION_QUERY)}
-        except sqlite3.Error:
+        except Exception:
             current = set()
         if current != {SCHEMA_HEAD}:  # missing or older: the other path migrates it
             db.close()
             return None
         return db
 
+    @classmethod
+    def _connect(cls, url: str, lock_wait: float) -> DirectDatabase | None:
+        path = sqlite_file(url)
+        if path is not None:
+            try:
+                connection = sqlite3.connect(path, isolation_level=None)
+                prepare_connection(connection, busy_ms(lock_wait), long_running=False)
+            except sqlite3.Error:
+                return None
+            return cls(url, connection, SqliteForms(), lock_wait)
+        conninfo = postgres_conninfo(url)
+        if conninfo is None:
+            return None
+        import psycopg
+
+        try:
+            # Transactions are begun explicitly, as on SQLite.
+            server = psycopg.connect(conninfo, autocommit=True)
+        except psycopg.Error:
+            return None
+        return cls(url, server, PostgresForms(), lock_wait)
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        # One snapshot for every query of the block, as a session's transaction has.
+        # One transaction for every query of the block, as a session has.
         self._connection.execute("BEGIN")
         try:
-            yield Connection(self._connection)
+            yield Connection(self._connection, self._forms)
         finally:
             self._rollback()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """Committed when the block ends, rolled back on any exception; the write lock is taken
-        first and its wait retried, then ``DatabaseBusy``, never a half-done change."""
-        self._begin_immediate()
-        connection = Connection(self._connection)
+        """Committed when the block ends, rolled back on any exception; on SQLite the write
+        lock is taken first and its wait retried, then ``DatabaseBusy``, never a half-done
+        change."""
+        if self.is_sqlite:
+            self._begin_immediate()
+        else:
+            self._connection.execute("BEGIN")
+        connection = Connection(self._connection, self._forms)
         try:
             yield connection
             connection.flush()
@@ -307,8 +278,16 @@ class DirectDatabase:
             raise
 
     def _rollback(self) -> None:
-        # SQLite ends the transaction itself on some errors (a full disk): nothing to undo then.
-        if self._connection.in_transaction:
+        # A database may end the transaction itself on some errors (SQLite on a full disk, a
+        # lost PostgreSQL connection): nothing to undo then.
+        if self.is_sqlite:
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
+            return
+        from psycopg.pq import TransactionStatus
+
+        status = self._connection.info.transaction_status
+        if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
             self._connection.execute("ROLLBACK")
 
     def _begin_immediate(self) -> None:

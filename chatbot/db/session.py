@@ -8,7 +8,6 @@ transaction that reads and then writes fails with "database is locked" without w
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 if TYPE_CHECKING:  # Alembic loads only when a schema must change
     from alembic.config import Config as AlembicConfig
 
+from chatbot.configpath import mask_password
 from chatbot.db.direct import (
     LOCK_ATTEMPTS,
     LONG_RUN_STATEMENTS,
@@ -37,18 +37,11 @@ from chatbot.db.direct import (
 )
 from chatbot.errors import ConfigError
 
-__all__ = ["SCHEMA_HEAD", "Database", "DatabaseBusy", "open_database"]
+__all__ = ["SCHEMA_HEAD", "Database", "DatabaseBusy", "mask_password", "open_database"]
 
 log = logging.getLogger("chatbot.db")
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_245_911  # arbitrary, fixed: the advisory lock id for schema migrations
-_PASSWORD_IN_URL = re.compile(r"(?<=://)([^:/@]*):([^@/]*)@")
-
-
-def mask_password(url: str) -> str:
-    """``scheme://user:secret@host`` -> ``scheme://user:***@host``, for a URL that may not
-    even parse (so SQLAlchemy's own masking cannot be used)."""
-    return _PASSWORD_IN_URL.sub(r"\1:***@", url)
 
 
 def _locked(exc: OperationalError) -> bool:

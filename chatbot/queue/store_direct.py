@@ -1,5 +1,5 @@
-"""The live controls' and the overview's store over ``sqlite3``, without SQLAlchemy: for the
-short commands run in their own process on a SQLite queue (``chatbot.db.direct`` says why).
+"""The live controls' and the overview's store over a plain DB-API connection, without
+SQLAlchemy: for the short commands run in their own process (``chatbot.db.direct`` says why).
 
 Each query is the one ``chatbot.queue.store_orm`` makes through the ORM, written out; a test
 runs the same controls and overviews through both on copies of one queue and compares every
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chatbot.db.direct import Connection, db_time
+from chatbot.db.direct import Connection
 from chatbot.db.states import SPEND_STATES, PostState
 from chatbot.queue.views import AccountView, ChatView, PostView
 
@@ -33,7 +33,8 @@ class DirectStore:
         return rows[0] if rows else None
 
     def chat_keys(self) -> list[str]:
-        return [key for (key,) in self.connection.rows("SELECT key FROM chats WHERE removed = 0")]
+        rows = self.connection.rows("SELECT key FROM chats WHERE removed = ?", (False,))
+        return [key for (key,) in rows]
 
     def chat_posts(self, key: str) -> list[PostView]:
         return self.connection.records(
@@ -79,7 +80,7 @@ class DirectStore:
         ((spend,),) = self.connection.rows(
             "SELECT coalesce(sum(estimated_cost), 0.0) FROM posts WHERE account_key = ? "
             f"AND state IN ({_marks(SPEND_STATES)}) AND sent_at >= ?",
-            (account, *map(str, SPEND_STATES), db_time(month_start)),
+            (account, *map(str, SPEND_STATES), self.connection.time(month_start)),
         )
         return float(spend or 0.0)
 
@@ -92,7 +93,7 @@ class DirectStore:
 
     def unapproved(self, until: datetime, limit: int) -> tuple[list[PostView], int]:
         where = "state = ? AND scheduled_at <= ?"
-        params = (str(PostState.DRAFT), db_time(until))
+        params = (str(PostState.DRAFT), self.connection.time(until))
         ((total,),) = self.connection.rows(f"SELECT count(id) FROM posts WHERE {where}", params)
         posts = self.connection.records(
             "posts",
