@@ -12,7 +12,7 @@ import pytest
 from freezegun import freeze_time
 
 from chatbot.cli import brief as briefs
-from chatbot.cli.brief import VALIDATED_BY, Brief, keep_brief, kept_brief
+from chatbot.cli.brief import VALIDATED_BY, Brief, brief_key, keep_brief, kept_brief
 from tests.conftest import ROOT, Project
 
 
@@ -34,7 +34,9 @@ def _run(project: Project, *args: str) -> str:
     return result.output
 
 
-def test_a_short_command_keeps_a_brief_and_the_next_one_uses_it(example: Project) -> None:
+def test_a_short_command_keeps_a_brief_and_the_next_one_uses_it(
+    example: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = _applied(example)
     assert kept_brief(project.config_path.resolve()) is None
     _run(project, "chat", "pause", "fr-chat")
@@ -48,6 +50,14 @@ def test_a_short_command_keeps_a_brief_and_the_next_one_uses_it(example: Project
     path = _kept_file(project.config_path)
     assert path.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700
+
+    def no_validation(*_: object) -> None:
+        raise AssertionError("validated the config again")
+
+    monkeypatch.setattr("chatbot.config.load_config", no_validation)
+    assert "resumed fr-chat" in _run(project, "chat", "resume", "fr-chat")
+    with freeze_time("2026-12-04 01:30:00"):
+        assert project.run("status").exit_code == 0
 
 
 def test_an_edited_config_is_validated_again_and_its_new_values_used(example: Project) -> None:
@@ -102,10 +112,26 @@ def test_a_database_url_that_could_carry_a_password_is_never_written(tmp_path: P
         warn_before=3600.0,
         timezone="UTC",
     )
-    keep_brief(brief)
+    keep_brief(brief, brief_key(config))
     assert not _kept_file(config).exists()
-    keep_brief(Brief(**{**brief.__dict__, "database_setting": "sqlite:///q.db"}))
+    without = "postgresql+psycopg://chatbot@db.example.org/queue"  # libpq finds the password
+    keep_brief(Brief(**{**brief.__dict__, "database_setting": without}), brief_key(config))
     assert kept_brief(config) is not None
+    with_options = f"{without}?password=s3cret"
+    keep_brief(Brief(**{**brief.__dict__, "database_setting": with_options}), brief_key(config))
+    kept = kept_brief(config)
+    assert kept is not None and kept.database_setting == without
+    assert "s3cret" not in _kept_file(config).read_text()
+
+
+def test_a_config_edited_while_it_was_validated_keeps_no_brief(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("timezone: UTC\n")
+    key = brief_key(config)  # read before validating
+    config.write_text("timezone: Europe/Paris\n")  # edited meanwhile
+    keep_brief(Brief(config, "sqlite:///q.db", 15.0, "shift", 3600.0, "UTC"), key)
+    assert kept_brief(config) is None
+    assert not _kept_file(config).exists()
 
 
 def test_the_key_covers_every_module_that_validates_a_config() -> None:
@@ -136,7 +162,7 @@ def test_a_change_to_validating_code_is_another_key(
     config = tmp_path / "config.yaml"
     config.write_text("timezone: UTC\n")
     brief = Brief(config, "sqlite:///q.db", 15.0, "shift", 3600.0, "UTC")
-    keep_brief(brief)
+    keep_brief(brief, brief_key(config))
     assert kept_brief(config) == brief
     package = tmp_path / "package"
     for name in VALIDATED_BY:

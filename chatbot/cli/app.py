@@ -82,18 +82,20 @@ class App:
         validated these same bytes with this same code, else validated now and kept
         (``chatbot.cli.brief``: it spares them loading pydantic and the settings)."""
         if self._brief is None:
-            from chatbot.cli.brief import Brief, keep_brief, kept_brief
+            from chatbot.cli.brief import Brief, brief_key, keep_brief, kept_brief
 
+            key = None
             if self._config is None:
                 from chatbot.configpath import find_config_path, load_dotenv_beside
 
                 path = find_config_path(self._config_path)
                 load_dotenv_beside(path)
-                self._brief = kept_brief(path)
+                key = brief_key(path)  # the bytes about to be validated, if need be
+                self._brief = kept_brief(path, key)
             if self._brief is None:
                 self._brief = Brief.of(self.config)
-                if self._owns_db:  # in a command's own process, not inside the worker
-                    keep_brief(self._brief)
+                if key is not None and self._owns_db:  # its own process, not the worker's
+                    keep_brief(self._brief, key)
         return self._brief
 
     @property

@@ -103,7 +103,8 @@ def _code() -> bytes:
     return digest.digest()
 
 
-def _key(config_path: Path) -> str:
+def brief_key(config_path: Path) -> str:
+    """What a brief is kept under: the config's bytes and the code that validates them."""
     return hashlib.sha256(_code() + config_path.read_bytes()).hexdigest()
 
 
@@ -112,14 +113,15 @@ def _file(config_path: Path) -> Path:
     return socket_dir() / f"brief-{name}.json"
 
 
-def kept_brief(config_path: Path) -> Brief | None:
-    """The brief kept for these bytes of this config and this code, if there is one."""
+def kept_brief(config_path: Path, key: str | None = None) -> Brief | None:
+    """The brief kept for these bytes of this config and this code (``key``, if the caller
+    has read them already), if there is one."""
     where = _file(config_path)
     if not is_private(where.parent):
         return None
     try:
         kept = json.loads(where.read_text(encoding="utf-8"))
-        if kept.get("key") != _key(config_path):
+        if kept.get("key") != (key or brief_key(config_path)):
             return None
         values: dict[str, Any] = kept["brief"]
         return Brief(**{**values, "path": config_path})
@@ -135,17 +137,21 @@ def may_keep(url: str) -> bool:
     return "?" not in url and mask_password(url) == url
 
 
-def keep_brief(brief: Brief) -> None:
-    """Keep ``brief`` for the next short command, if it may be kept; never an error."""
+def keep_brief(brief: Brief, key: str) -> None:
+    """Keep ``brief``, validated from the bytes ``key`` was made of (read before validating
+    them), for the next short command, if it may be kept; never an error."""
     if not may_keep(brief.database_setting):
         return
     where = _file(brief.path)
     try:
+        if brief_key(brief.path) != key:
+            return  # the file changed while it was being validated: this brief is not its
+
         where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not is_private(where.parent):
             return
         values = {k: v for k, v in asdict(brief).items() if k != "path"}
-        text = json.dumps({"key": _key(brief.path), "brief": values})
+        text = json.dumps({"key": key, "brief": values})
         partial = where.with_suffix(f".{os.getpid()}.tmp")
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as out:
