@@ -100,7 +100,10 @@ def main() -> None:
         )
         + "\n"
     )
-    env = {**os.environ, "CHATBOT_USER": "bench"}
+    # A runtime directory of the bench's own: the config briefs the commands keep, and later
+    # the worker's socket, go there and go with it.
+    runtime = Path(tempfile.mkdtemp(prefix="cb-bench-", dir="/tmp"))
+    env = {**os.environ, "CHATBOT_USER": "bench", "XDG_RUNTIME_DIR": str(runtime)}
     env.pop("DATABASE_URL", None)
     chatbot = [sys.executable, "-m", "chatbot"]
     for setup in (["apply"], ["approve", "fr-chat", "--by", "bench"]):
@@ -122,8 +125,6 @@ def main() -> None:
     alone = measure(commands, runs, env, tmp)
     on_pg = measure_postgresql(commands, runs, env, tmp)
     # The same commands while a worker runs: it serves them over its control socket.
-    runtime = Path(tempfile.mkdtemp(prefix="cb-bench-", dir="/tmp"))
-    env["XDG_RUNTIME_DIR"] = str(runtime)
     worker = subprocess.Popen(
         [*chatbot, "run"], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
