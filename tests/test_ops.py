@@ -116,3 +116,27 @@ def test_status_spend_counts_what_was_sent_this_month_as_the_budget_does(project
         data = json.loads(project.run("status", "--format", "json").output)
     lfp = next(a for a in data["accounts"] if a["account"] == "lfp")
     assert lfp["month_spend_usd"] == 0.02  # Q1 with its card; not November's $0.20 link post
+
+
+def test_status_tables_print_what_the_queue_says_not_rich_markup(example: Project) -> None:
+    """A cell is text: a paused account's "[paused]" and a platform's error in square brackets
+    are printed as they are, not read as rich markup (which dropped the one and would have
+    ended `chat status` with a traceback on a "[/...]")."""
+    import sqlite3
+
+    with freeze_time("2026-11-23 12:00:00"):
+        assert example.run("apply", "--by", "maty").exit_code == 0
+        assert example.run("account", "pause", "lfp", "--by", "maty").exit_code == 0
+    reason = "X said [403] [/2/tweets] :warning: forbidden"
+    with sqlite3.connect(example.root / "var" / "chatbot.db") as conn:
+        conn.execute(
+            "UPDATE posts SET state = 'failed', state_reason = ? WHERE key = 'fr-chat/q1'",
+            (reason,),
+        )
+    with freeze_time("2026-11-23 12:00:00"):
+        status = example.run("status")
+        chat = example.run("chat", "status", "fr-chat")
+    assert status.exit_code == 0 and "lfp [paused]" in status.output
+    assert chat.exit_code == 0, chat.output
+    for part in ("X said [403]", "[/2/tweets]", ":warning: forbidden"):  # wrapped in its cell
+        assert part in chat.output

@@ -26,6 +26,7 @@ def _local(when: datetime | None, tz_name: str) -> str:
 
 def _print_status(app: App, status: live.ChatStatus) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     chat = status.chat
     app.console.print(
@@ -43,12 +44,18 @@ def _print_status(app: App, status: live.ChatStatus) -> None:
     for post in status.posts:
         when = post.posted_at if post.posted_at else post.scheduled_at
         marker = " ← next" if nxt is not None and post.id == nxt.id else ""
+        # Text, not markup: a platform's error may hold "[...]" (rich would drop it, or fail).
         table.add_row(
-            live.label(post) + marker,
-            _local(when, chat.timezone),
-            str(post.state),
-            ", ".join(deps.get(post.id, [])),
-            post.state_reason or "",
+            *map(
+                Text,
+                (
+                    live.label(post) + marker,
+                    _local(when, chat.timezone),
+                    str(post.state),
+                    ", ".join(deps.get(post.id, [])),
+                    post.state_reason or "",
+                ),
+            )
         )
     app.console.print(table)
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from chatbot.cli.app import App
 from chatbot.queue.status import queue_status, unapproved_hint
@@ -84,7 +85,8 @@ def status_cmd(app: App, fmt: str) -> None:
             when = account.next_due.scheduled_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
             next_due = f"{account.next_due.key} ({account.next_due.state}) {when}"
         name = account.key + (" [paused]" if account.paused else "")
-        table.add_row(name, account.platform, states, next_due, f"${account.month_spend:.2f}")
+        cells = (name, account.platform, states, next_due, f"${account.month_spend:.2f}")
+        table.add_row(*map(Text, cells))  # text, not markup: "[paused]" is no style
     app.console.print(table)
     for account in status.accounts:
         if account.paused:
