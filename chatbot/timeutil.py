@@ -135,5 +135,10 @@ def parse_clock_time(value: object) -> time:
         raise TimeFormatError(f'{value!r} is not a time of day; write it like "10:00"') from None
 
 
+def month_start(now: datetime) -> datetime:
+    """The first instant of ``now``'s calendar month, in ``now``'s zone (UTC for spend)."""
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -18,6 +18,7 @@ from chatbot.answers.grouping import Question, place
 from chatbot.db.models import Answer, AnswerCount, AnswerSource, Chat, Post, PostState
 from chatbot.kinds import CHAT_KINDS
 from chatbot.publishers.base import FoundPost
+from chatbot.queue.store_orm import OrmStore
 from chatbot.settings import Settings
 
 SLACK = timedelta(milliseconds=200)
@@ -241,12 +242,7 @@ def listed(
 
 def counts(session: Session, chat: str) -> dict[tuple[int, str], int]:
     """(question, platform) -> answers, question 0 for those not placed: this outlives the purge."""
-    rows = session.execute(
-        select(AnswerCount.question, AnswerCount.platform, AnswerCount.answers).where(
-            AnswerCount.chat_key == chat
-        )
-    )
-    return {(q, p): n for q, p, n in rows}
+    return OrmStore(session).answer_counts(chat)
 
 
 def purge(session: Session, settings: Settings, now: datetime) -> dict[str, int]:

@@ -107,9 +107,10 @@ class App:
     @contextmanager
     def queue(self, write: bool = False) -> Iterator[QueueStore]:
         """One transaction for the live controls and the overviews. In a command's own process
-        on an existing SQLite queue it reads and writes through ``sqlite3`` alone: loading
-        SQLAlchemy would be most of the command's time (``chatbot.db.direct``). Otherwise
-        (PostgreSQL, a new or older database, a command the worker runs) through a session."""
+        on an existing queue it reads and writes through ``sqlite3`` or psycopg alone: loading
+        SQLAlchemy would be most of the command's time (``chatbot.db.direct``). Otherwise (a
+        new or older database, a URL it does not take, a command the worker runs) through a
+        session."""
         direct = self._direct_database()
         if direct is not None:
             from chatbot.queue.store_direct import DirectStore

@@ -56,7 +56,7 @@ FORMAT = 1
 @dataclass(frozen=True)
 class Brief:
     path: Path
-    database_setting: str  # the config's database_url (a SQLite one, when kept)
+    database_setting: str  # the config's database_url (one without a password, when kept)
     lock_wait: float  # seconds
     resume: Literal["shift", "keep"]  # live.resume
     warn_before: float  # review.warn_before, seconds
@@ -146,7 +146,6 @@ def keep_brief(brief: Brief, key: str) -> None:
     try:
         if brief_key(brief.path) != key:
             return  # the file changed while it was being validated: this brief is not its
-
         where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not is_private(where.parent):
             return

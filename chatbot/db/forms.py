@@ -13,13 +13,17 @@ from typing import Any
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
-def db_time(value: datetime | None) -> str | None:
-    """An aware time as the queue stores it (naive UTC text)."""
-    if value is None:
-        return None
+def naive_utc(value: datetime) -> datetime:
+    """An aware time as every backend stores it: naive UTC (``UTCDateTime`` on the session
+    path, both direct paths here)."""
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
-    return value.astimezone(UTC).replace(tzinfo=None).strftime(TIME_FORMAT)
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def db_time(value: datetime | None) -> str | None:
+    """An aware time as the queue stores it on SQLite (naive UTC text)."""
+    return None if value is None else naive_utc(value).strftime(TIME_FORMAT)
 
 
 def py_time(value: str | None) -> datetime | None:
@@ -100,7 +104,7 @@ class PostgresForms:
     parses it; it is written as SQLAlchemy writes it, ``json.dumps`` cast to json)."""
 
     def time(self, value: datetime) -> Any:
-        return self.to_stored("posts", "scheduled_at", value)
+        return naive_utc(value)
 
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")  # the statements here hold no other "?" or "%"
@@ -115,11 +119,7 @@ class PostgresForms:
 
     def to_stored(self, table: str, column: str, value: Any) -> Any:
         if column in TIMES[table]:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
-            return value.astimezone(UTC).replace(tzinfo=None)
+            return None if value is None else naive_utc(value)
         if column in JSONS[table]:
             return json.dumps(value)
         if isinstance(value, str):

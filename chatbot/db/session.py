@@ -37,7 +37,7 @@ from chatbot.db.direct import (
 )
 from chatbot.errors import ConfigError
 
-__all__ = ["SCHEMA_HEAD", "Database", "DatabaseBusy", "mask_password", "open_database"]
+__all__ = ["SCHEMA_HEAD", "Database", "DatabaseBusy", "open_database"]
 
 log = logging.getLogger("chatbot.db")
 MIGRATIONS = Path(__file__).parent / "migrations"

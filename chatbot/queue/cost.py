@@ -12,6 +12,7 @@ from chatbot.db.models import Post
 from chatbot.db.states import SPEND_STATES
 from chatbot.platforms import platform_named
 from chatbot.settings import Platforms
+from chatbot.timeutil import month_start
 
 __all__ = ["SPEND_STATES", "estimate_cost", "month_spend"]
 
@@ -25,13 +26,12 @@ def month_spend(session: Session, account: str, now: datetime) -> float:
 
     The worker's budget check and ``chatbot status`` both use this, so they always agree.
     """
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return float(
         session.scalar(
             select(func.coalesce(func.sum(Post.estimated_cost), 0.0)).where(
                 Post.account_key == account,
                 Post.state.in_(SPEND_STATES),
-                Post.sent_at >= month_start,
+                Post.sent_at >= month_start(now),
             )
         )
         or 0.0

@@ -1,7 +1,7 @@
 """Host controls for a live chat: status, pause, resume, skip, delay and post-next-now.
 
 The controls read and change rows through a ``ChatStore``: a SQLAlchemy session's
-(``chatbot.queue.store_orm``) or, for a command in its own process on SQLite, one that needs no
+(``chatbot.queue.store_orm``) or, for a command in its own process, one that needs no
 SQLAlchemy (``chatbot.queue.store_direct``). The decisions are made here, once, for both.
 
 Every control is one transaction on the posts table, so a running worker sees it at its next
@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from chatbot.db.states import PostState
 from chatbot.errors import UserError
 from chatbot.kinds import CHAT_KINDS
-from chatbot.queue.views import ChatStore, ChatView, PostView
+from chatbot.queue.stores import as_store
+from chatbot.queue.views import ChatStore, ChatView, PostView, QueueStore
 from chatbot.timeutil import format_duration, zone
 
 if TYPE_CHECKING:
@@ -93,16 +94,7 @@ def _local(status: ChatStatus, post: PostView) -> str:
     return post.scheduled_at.astimezone(zone(status.chat.timezone)).strftime("%H:%M:%S %Z")
 
 
-def as_store(session: Session | ChatStore) -> ChatStore:
-    """A session's ``ChatStore``; a store as it is."""
-    if hasattr(session, "find_chat"):
-        return cast(ChatStore, session)
-    from chatbot.queue.store_orm import OrmStore
-
-    return OrmStore(cast("Session", session))
-
-
-def load_status(session: Session | ChatStore, chat_key: str) -> ChatStatus:
+def load_status(session: Session | QueueStore, chat_key: str) -> ChatStatus:
     store = as_store(session)
     chat = store.find_chat(chat_key)
     if chat is None or chat.removed:
@@ -116,7 +108,7 @@ def load_status(session: Session | ChatStore, chat_key: str) -> ChatStatus:
 
 
 def _begin(
-    session: Session | ChatStore, chat_key: str, expect_version: int | None, action: str
+    session: Session | QueueStore, chat_key: str, expect_version: int | None, action: str
 ) -> ChatStatus:
     status = load_status(session, chat_key)
     if expect_version is not None and expect_version != status.chat.control_version:
@@ -193,7 +185,7 @@ def _copies(status: ChatStatus, post: PostView) -> list[PostView]:
 
 
 def pause(
-    session: Session | ChatStore,
+    session: Session | QueueStore,
     chat_key: str,
     now: datetime,
     by: str,
@@ -218,7 +210,7 @@ def pause(
 
 
 def resume(
-    session: Session | ChatStore,
+    session: Session | QueueStore,
     chat_key: str,
     now: datetime,
     by: str,
@@ -266,7 +258,7 @@ def resume(
 
 
 def skip(
-    session: Session | ChatStore,
+    session: Session | QueueStore,
     chat_key: str,
     now: datetime,
     by: str,
@@ -298,7 +290,7 @@ def skip(
 
 
 def delay(
-    session: Session | ChatStore,
+    session: Session | QueueStore,
     chat_key: str,
     now: datetime,
     by: str,
@@ -326,7 +318,7 @@ def delay(
 
 
 def post_now(
-    session: Session | ChatStore,
+    session: Session | QueueStore,
     chat_key: str,
     now: datetime,
     by: str,

@@ -1,7 +1,7 @@
 """The queue at a glance: per account, counts by state, next due, and what needs a person.
 
 Read through a ``StatusStore``: a session's (``chatbot.queue.store_orm``) or, for ``chatbot
-status`` in its own process on SQLite, one without SQLAlchemy (``chatbot.queue.store_direct``).
+status`` in its own process, one without SQLAlchemy (``chatbot.queue.store_direct``).
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from chatbot.db.states import PostState
-from chatbot.queue.views import PostView, StatusStore
+from chatbot.queue.stores import as_store
+from chatbot.queue.views import PostView, QueueStore
 from chatbot.timeutil import format_duration
 
 if TYPE_CHECKING:
@@ -46,17 +47,8 @@ class QueueStatus:
 UNAPPROVED_SHOWN = 50
 
 
-def as_store(session: Session | StatusStore) -> StatusStore:
-    """A session's ``StatusStore``; a store as it is."""
-    if hasattr(session, "state_counts"):
-        return cast(StatusStore, session)
-    from chatbot.queue.store_orm import OrmStore
-
-    return OrmStore(cast("Session", session))
-
-
 def unapproved_soon(
-    session: Session | StatusStore,
+    session: Session | QueueStore,
     now: datetime,
     horizon: timedelta,
     limit: int = UNAPPROVED_SHOWN,
@@ -89,7 +81,7 @@ def unapproved_hint(post: PostView, now: datetime) -> str:
 
 
 def queue_status(
-    session: Session | StatusStore, now: datetime, horizon: timedelta = timedelta(hours=24)
+    session: Session | QueueStore, now: datetime, horizon: timedelta = timedelta(hours=24)
 ) -> QueueStatus:
     store = as_store(session)
     accounts = {

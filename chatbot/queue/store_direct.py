@@ -14,6 +14,7 @@ from typing import Any
 from chatbot.db.direct import Connection
 from chatbot.db.states import SPEND_STATES, PostState
 from chatbot.queue.views import AccountView, ChatView, PostView
+from chatbot.timeutil import month_start
 
 
 def _marks(values: tuple[Any, ...]) -> str:
@@ -76,11 +77,10 @@ class DirectStore:
 
     def month_spend(self, account: str, now: datetime) -> float:
         """As ``chatbot.queue.cost.month_spend``: this calendar month (UTC), by sent time."""
-        month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         ((spend,),) = self.connection.rows(
             "SELECT coalesce(sum(estimated_cost), 0.0) FROM posts WHERE account_key = ? "
             f"AND state IN ({_marks(SPEND_STATES)}) AND sent_at >= ?",
-            (account, *map(str, SPEND_STATES), self.connection.time(month_start)),
+            (account, *map(str, SPEND_STATES), self.connection.time(month_start(now))),
         )
         return float(spend or 0.0)
 

@@ -1,5 +1,5 @@
 """The live controls' and the overview's store over a SQLAlchemy session: what the worker, the
-web app and every command on PostgreSQL use (the short commands on SQLite use
+web app and every command but the short ones in their own process use (those use
 ``chatbot.queue.store_direct``, which a test keeps in step with this one)."""
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ class OrmStore:
         audit(self.session, now, actor, action, target, **detail)
 
     def answer_counts(self, chat: str) -> dict[tuple[int, str], int]:
-        # The same query as chatbot.answers.store.counts (a floor above the queue's).
         rows = self.session.execute(
             select(AnswerCount.question, AnswerCount.platform, AnswerCount.answers).where(
                 AnswerCount.chat_key == chat
